@@ -1,0 +1,250 @@
+// The Kafka bus (kafkajs). Producers wait for all in-sync replicas; consumers fetch with a short
+// max wait (the 5 s default would stall every idle hop), run many handlers at once, and commit
+// offsets themselves, in order, once the work below them is done.
+import { Kafka, logLevel as kafkaLogLevel, Partitioners, type Consumer as KafkaConsumer, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import type { Logger } from '#libs/telemetry/logger.ts';
+import { BusUnavailableError, type Bus, type BusMessage, type ConsumeOptions, type Consumer, type OutgoingMessage, type TopicSpec } from './bus.ts';
+import { OffsetTracker, partitionKey, splitPartitionKey } from './offset-tracker.ts';
+import { Slots } from './slots.ts';
+import { handleWithRetry } from './retry-handler.ts';
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId: string;
+  logger: Logger;
+  produceTimeoutMs: number;
+  fetchMaxWaitMs: number;
+  replicationFactor?: number;
+}
+
+const commitIntervalMs = 100;
+const heartbeatWhileBlockedMs = 2_000;
+
+export class KafkaBus implements Bus {
+  readonly durable = true;
+  private readonly kafka: Kafka;
+  private readonly opts: KafkaBusOptions;
+  private producer: Producer | undefined;
+  private producerConnecting: Promise<Producer> | undefined;
+  private readonly consumers = new Set<Consumer>();
+
+  constructor(opts: KafkaBusOptions) {
+    this.opts = opts;
+    const log = opts.logger.child({ component: 'kafka' });
+    this.kafka = new Kafka({
+      clientId: opts.clientId,
+      brokers: opts.brokers,
+      connectionTimeout: 3_000,
+      requestTimeout: 10_000,
+      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 5 },
+      logLevel: kafkaLogLevel.WARN,
+      logCreator: () => (entry: LogEntry) => {
+        const { message, ...extra } = entry.log;
+        const level = entry.level <= kafkaLogLevel.ERROR ? 'error' : entry.level === kafkaLogLevel.WARN ? 'warn' : 'debug';
+        log[level]({ kafkaNamespace: entry.namespace, ...extra }, message);
+      },
+    });
+  }
+
+  async ensureTopics(topics: TopicSpec[]): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t.name));
+      if (missing.length > 0) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((t) => ({
+            topic: t.name,
+            numPartitions: t.partitions,
+            ...(this.opts.replicationFactor ? { replicationFactor: this.opts.replicationFactor } : {}),
+          })),
+        });
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private connectProducer(): Promise<Producer> {
+    if (this.producer) return Promise.resolve(this.producer);
+    this.producerConnecting ??= (async () => {
+      const producer = this.kafka.producer({
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+        retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 3 },
+      });
+      try {
+        await producer.connect();
+      } catch (err) {
+        this.producerConnecting = undefined;
+        throw err;
+      }
+      this.producer = producer;
+      return producer;
+    })();
+    return this.producerConnecting;
+  }
+
+  async produce(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BusUnavailableError(`Kafka did not acknowledge within ${this.opts.produceTimeoutMs} ms`)), this.opts.produceTimeoutMs);
+    });
+    try {
+      await Promise.race([
+        (async () => {
+          const producer = await this.connectProducer();
+          await producer.send({ topic, acks: -1, messages });
+        })(),
+        timeout,
+      ]);
+    } catch (err) {
+      if (err instanceof BusUnavailableError) throw err;
+      throw new BusUnavailableError(`Kafka produce failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async consume(options: ConsumeOptions): Promise<Consumer> {
+    const log = this.opts.logger.child({ component: 'consumer', groupId: options.groupId });
+    const consumer = this.kafka.consumer({
+      groupId: options.groupId,
+      maxWaitTimeInMs: this.opts.fetchMaxWaitMs,
+      minBytes: 1,
+      sessionTimeout: 30_000,
+      rebalanceTimeout: 60_000,
+      heartbeatInterval: 3_000,
+      allowAutoTopicCreation: false,
+      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: Number.MAX_SAFE_INTEGER },
+    });
+    const tracker = new OffsetTracker();
+    const slots = new Slots(options.concurrency);
+    let stopping = false;
+    let commitTimer: NodeJS.Timeout | undefined;
+    let committing: Promise<void> = Promise.resolve();
+
+    const commit = async (): Promise<void> => {
+      const due = tracker.commitable();
+      if (due.size === 0) return;
+      const offsets = [...due].map(([key, offset]) => ({ ...splitPartitionKey(key), offset }));
+      try {
+        await consumer.commitOffsets(offsets);
+        for (const [key, offset] of due) tracker.markCommitted(key, offset);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'offset commit failed; will retry');
+      }
+    };
+    const scheduleCommit = (): void => {
+      if (commitTimer || stopping) return;
+      commitTimer = setTimeout(() => {
+        commitTimer = undefined;
+        committing = committing.then(commit);
+      }, commitIntervalMs);
+    };
+
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const owned = new Set<string>();
+      for (const [topic, partitions] of Object.entries(event.payload.memberAssignment)) {
+        for (const p of partitions) owned.add(partitionKey(topic, p));
+      }
+      for (const key of tracker.commitable().keys()) if (!owned.has(key)) tracker.drop(key);
+    });
+
+    await consumer.connect();
+    await consumer.subscribe({ topics: options.topics, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+        for (const m of batch.messages) {
+          if (stopping || !isRunning() || isStale()) return;
+          while (!slots.tryTake()) {
+            if (!(await slots.wait(heartbeatWhileBlockedMs))) await heartbeat();
+            else break;
+            if (stopping || !isRunning() || isStale()) return;
+          }
+          const key = partitionKey(batch.topic, batch.partition);
+          tracker.begin(key, m.offset);
+          const message: BusMessage = {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key ? m.key.toString() : null,
+            value: m.value ?? Buffer.alloc(0),
+            headers: headersToStrings(m.headers),
+          };
+          handleWithRetry(options.handle, message, () => stopping, (err) =>
+            log.error({ err, topic: message.topic, partition: message.partition, offset: message.offset }, 'handler failed; retrying'),
+          )
+            .then(() => tracker.complete(key, m.offset))
+            .catch((err: unknown) => log.warn({ err, offset: m.offset }, 'handler abandoned at shutdown; the message will be redelivered'))
+            .finally(() => {
+              slots.release();
+              scheduleCommit();
+            });
+        }
+      },
+    });
+
+    const handle: Consumer = {
+      inFlight: () => slots.inUse,
+      stop: async (graceMs = 10_000) => {
+        if (stopping) return;
+        stopping = true;
+        clearTimeout(commitTimer);
+        commitTimer = undefined;
+        consumer.pause(options.topics.map((topic) => ({ topic })));
+        let graceTimer: NodeJS.Timeout | undefined;
+        await Promise.race([slots.idle(), new Promise((resolve) => (graceTimer = setTimeout(resolve, graceMs)))]);
+        clearTimeout(graceTimer);
+        await committing;
+        await commit();
+        await consumer.disconnect();
+        this.consumers.delete(handle);
+      },
+    };
+    this.consumers.add(handle);
+    return handle;
+  }
+
+  async ready(): Promise<boolean> {
+    const admin = this.kafka.admin();
+    try {
+      await withTimeout(admin.connect().then(() => admin.describeCluster()), 2_000);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => c.stop()));
+    await this.producer?.disconnect();
+    this.producer = undefined;
+    this.producerConnecting = undefined;
+  }
+}
+
+function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!headers) return out;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    out[name] = Array.isArray(value) ? value.map(String).join(',') : value.toString();
+  }
+  return out;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms))),
+  ]);
+}

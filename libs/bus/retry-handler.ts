@@ -1,0 +1,24 @@
+// A handler that throws is retried with backoff until it succeeds or the consumer stops:
+// the message stays uncommitted meanwhile, so a stop redelivers it rather than dropping it.
+
+const maxDelayMs = 5_000;
+
+export async function handleWithRetry<T>(
+  handle: (message: T) => Promise<void>,
+  message: T,
+  isStopping: () => boolean,
+  onError: (err: unknown) => void,
+): Promise<void> {
+  let delay = 100;
+  for (;;) {
+    try {
+      await handle(message);
+      return;
+    } catch (err) {
+      if (isStopping()) throw err;
+      onError(err);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, maxDelayMs);
+    }
+  }
+}

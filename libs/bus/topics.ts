@@ -1,0 +1,34 @@
+// Every topic and consumer group name carries the deployment prefix.
+import type { Config } from '#libs/config/schema.ts';
+import type { TopicSpec } from './bus.ts';
+
+export interface Topics {
+  interactive: string;
+  batch: string;
+  results: string;
+  dlq: string;
+}
+
+export function topicNames(prefix: string): Topics {
+  return {
+    interactive: `${prefix}.requests.interactive`,
+    batch: `${prefix}.requests.batch`,
+    results: `${prefix}.results`,
+    dlq: `${prefix}.requests.dlq`,
+  };
+}
+
+export function topicSpecs(config: Config): TopicSpec[] {
+  const names = topicNames(config.prefix);
+  const p = config.kafka.partitions;
+  return [
+    { name: names.interactive, partitions: p.interactive },
+    { name: names.batch, partitions: p.batch },
+    { name: names.results, partitions: p.results },
+    { name: names.dlq, partitions: p.dlq },
+  ];
+}
+
+export function groupIds(prefix: string): { worker: string; results: string } {
+  return { worker: `${prefix}.worker`, results: `${prefix}.results` };
+}

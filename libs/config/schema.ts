@@ -1,0 +1,92 @@
+// The shape of spillway.yaml. Every key has a default a first run can live with.
+import { z } from 'zod';
+
+const keySchema = z.object({
+  /** Shown in logs, metrics and results instead of the key itself. */
+  id: z.string().optional(),
+  key: z.string().min(1, 'key must not be empty'),
+  weight: z.number().positive().default(1),
+  models: z.array(z.string()).optional(),
+});
+
+const timeoutsSchema = z.object({
+  connectMs: z.number().int().positive().default(10_000),
+  firstByteMs: z.number().int().positive().default(120_000),
+  idleMs: z.number().int().positive().default(60_000),
+});
+
+const openAICompatibleSchema = z.object({
+  type: z.enum(['openai', 'openai-compatible']),
+  baseUrl: z.url(),
+  keys: z.array(keySchema).default([]),
+  /** Model names (glob patterns allowed) this provider serves; used to resolve bare names. */
+  models: z.array(z.string()).default([]),
+  headers: z.record(z.string(), z.string()).default({}),
+  timeouts: timeoutsSchema.partial().optional(),
+});
+
+const mockSchema = z.object({
+  type: z.literal('mock'),
+  models: z.array(z.string()).default(['*']),
+  /** Time to the first token. */
+  latencyMs: z.number().min(0).default(0),
+  /** 0 means every token at once. */
+  tokensPerSecond: z.number().min(0).default(0),
+  reply: z.string().optional(),
+});
+
+export const providerSchema = z.discriminatedUnion('type', [openAICompatibleSchema, mockSchema]);
+export type ProviderConfig = z.infer<typeof providerSchema>;
+
+const partitionsSchema = z.object({
+  interactive: z.number().int().positive().default(12),
+  batch: z.number().int().positive().default(12),
+  results: z.number().int().positive().default(12),
+  dlq: z.number().int().positive().default(1),
+});
+
+export const configSchema = z.object({
+  /** Prefix of every topic, consumer group and Redis key: deployments sharing a cluster stay apart. */
+  prefix: z.string().regex(/^[a-zA-Z0-9._-]+$/, 'prefix may hold letters, digits, ".", "_" and "-"').default('spillway'),
+  server: z
+    .object({
+      host: z.string().default('0.0.0.0'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      bodyLimitBytes: z.number().int().positive().default(10 * 1024 * 1024),
+    })
+    .prefault({}),
+  results: z
+    .object({
+      port: z.number().int().min(0).max(65535).default(8081),
+      ttlSeconds: z.number().int().positive().default(24 * 3600),
+    })
+    .prefault({}),
+  worker: z
+    .object({
+      port: z.number().int().min(0).max(65535).default(8082),
+      concurrency: z.number().int().positive().default(256),
+      claimLeaseMs: z.number().int().positive().default(30_000),
+    })
+    .prefault({}),
+  kafka: z
+    .object({
+      brokers: z.array(z.string().min(1)).default([]),
+      clientId: z.string().default('spillway'),
+      partitions: partitionsSchema.prefault({}),
+      replicationFactor: z.number().int().positive().optional(),
+      produceTimeoutMs: z.number().int().positive().default(5_000),
+      fetchMaxWaitMs: z.number().int().positive().default(100),
+    })
+    .prefault({}),
+  redis: z.object({ url: z.string().optional() }).prefault({}),
+  streams: z.object({ replayTtlSeconds: z.number().int().positive().default(3600) }).prefault({}),
+  defaults: z
+    .object({
+      deadlineMs: z.number().int().positive().default(300_000),
+      timeouts: timeoutsSchema.prefault({}),
+    })
+    .prefault({}),
+  providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'provider names are lower-case letters, digits, "-" and "_"'), providerSchema).default({}),
+});
+
+export type Config = z.infer<typeof configSchema>;

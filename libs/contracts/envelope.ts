@@ -1,0 +1,82 @@
+// The messages that cross Kafka and Redis: request envelope, result envelope, live event.
+// Versioned; the JSON Schema shipped for Kafka-native producers is generated from these.
+import { z } from 'zod';
+import { chatRequestSchema, usageSchema } from './chat.ts';
+import { openAIErrorSchema } from './openai-error.ts';
+
+export const envelopeVersion = 1;
+
+export const replyModeSchema = z.enum(['sync', 'stream', 'async']);
+export type ReplyMode = z.infer<typeof replyModeSchema>;
+
+export const requestEnvelopeSchema = z.object({
+  v: z.literal(envelopeVersion),
+  id: z.string().min(1),
+  tenant: z.string().default('default'),
+  operation: z.literal('chat'),
+  body: chatRequestSchema,
+  route: z.object({ model: z.string().min(1), fallbacks: z.array(z.string()).default([]) }),
+  reply: z.object({
+    mode: replyModeSchema,
+    /** The ingest instance waiting for live events; absent when nobody waits live. */
+    to: z.string().optional(),
+  }),
+  acceptedAt: z.number().int(),
+  deadline: z.number().int(),
+  priority: z.enum(['interactive', 'batch']).default('interactive'),
+  idempotencyKey: z.string().optional(),
+  traceparent: z.string().optional(),
+});
+export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
+
+export const failureClassSchema = z.enum([
+  'rate_limited',
+  'overloaded',
+  'server',
+  'network',
+  'timeout',
+  'auth',
+  'client',
+  'context_length',
+  'content_filter',
+  'cancelled',
+  'deadline_exceeded',
+  'internal',
+]);
+export type FailureClass = z.infer<typeof failureClassSchema>;
+
+export const attemptSchema = z.object({
+  provider: z.string(),
+  model: z.string(),
+  keyId: z.string().optional(),
+  startedAt: z.number(),
+  latencyMs: z.number(),
+  status: z.number().optional(),
+  failure: failureClassSchema.optional(),
+  message: z.string().optional(),
+});
+export type Attempt = z.infer<typeof attemptSchema>;
+
+export const resultEnvelopeSchema = z.object({
+  v: z.literal(envelopeVersion),
+  id: z.string(),
+  status: z.enum(['succeeded', 'failed']),
+  /** The HTTP status a synchronous client receives. */
+  httpStatus: z.number().int(),
+  response: z.record(z.string(), z.unknown()).optional(),
+  error: openAIErrorSchema.optional(),
+  errorHeaders: z.record(z.string(), z.string()).optional(),
+  usage: usageSchema.optional(),
+  provider: z.string().optional(),
+  model: z.string().optional(),
+  attempts: z.array(attemptSchema),
+  acceptedAt: z.number().int(),
+  completedAt: z.number().int(),
+});
+export type ResultEnvelope = z.infer<typeof resultEnvelopeSchema>;
+
+export const liveEventSchema = z.discriminatedUnion('type', [
+  z.object({ id: z.string(), seq: z.number().int(), type: z.literal('delta'), data: z.record(z.string(), z.unknown()) }),
+  z.object({ id: z.string(), seq: z.number().int(), type: z.enum(['done', 'error']), data: resultEnvelopeSchema }),
+]);
+export type LiveEvent = z.infer<typeof liveEventSchema>;

@@ -1,0 +1,105 @@
+// The HTTP front every service shares: OpenAI-shaped errors for everything that goes wrong
+// (bad JSON, body too large, unknown path, wrong method), health, readiness and metrics.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { GatewayError, errorBody, errorTypeFor } from '#libs/contracts/openai-error.ts';
+import type { Logger } from '#libs/telemetry/logger.ts';
+import type { Metrics } from '#libs/telemetry/metrics.ts';
+
+export interface AppOptions {
+  logger: Logger;
+  metrics: Metrics;
+  bodyLimitBytes: number;
+  ready: () => Promise<boolean>;
+}
+
+export function createApp(opts: AppOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    // Per-request lines come from the services themselves, one per request with its id.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.bodyLimitBytes,
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  // The API takes JSON only; any other body is a 415, not a string handed to a JSON schema.
+  app.removeContentTypeParser('text/plain');
+  const methodsByUrl = new Map<string, Set<string>>();
+
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const set = methodsByUrl.get(route.url) ?? new Set<string>();
+    for (const m of methods) set.add(m);
+    methodsByUrl.set(route.url, set);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    opts.metrics.httpRequests.inc({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+  });
+
+  app.setErrorHandler((err: FastifyError | GatewayError, req, reply) => {
+    if (err instanceof GatewayError) {
+      return reply.status(err.status).headers(err.headers).send(errorBody(err.body));
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 500) req.log.error({ err }, 'unhandled error');
+    const message = describeFrameworkError(err, opts.bodyLimitBytes);
+    return reply.status(status).send(errorBody({ message, type: errorTypeFor(status), param: null, code: frameworkCode(err) }));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0];
+    const allowed = [...methodsByUrl.entries()].find(([url]) => matchesRoute(url, path))?.[1];
+    if (allowed && !allowed.has(req.method)) {
+      const allow = [...allowed].filter((m) => m !== 'HEAD').join(', ');
+      return reply
+        .status(405)
+        .header('allow', allow)
+        .send(errorBody({ message: `Method ${req.method} is not allowed for ${path}; use ${allow}.`, type: 'invalid_request_error', param: null, code: 'method_not_allowed' }));
+    }
+    return reply.status(404).send(errorBody({ message: `Unknown request URL: ${req.method} ${path}.`, type: 'invalid_request_error', param: null, code: 'unknown_url' }));
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const ready = await opts.ready();
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    return reply.header('content-type', opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics());
+  });
+  return app;
+}
+
+function matchesRoute(pattern: string, path: string): boolean {
+  const a = pattern.split('/');
+  const b = path.split('/');
+  return a.length === b.length && a.every((seg, i) => seg.startsWith(':') || seg === b[i]);
+}
+
+function frameworkCode(err: FastifyError): string | null {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'request_too_large';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'unsupported_media_type';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return 'invalid_json';
+    default:
+      return err.statusCode === 400 && err instanceof SyntaxError ? 'invalid_json' : null;
+  }
+}
+
+function describeFrameworkError(err: FastifyError, bodyLimit: number): string {
+  switch (frameworkCode(err)) {
+    case 'request_too_large':
+      return `The request body exceeds the limit of ${bodyLimit} bytes.`;
+    case 'unsupported_media_type':
+      return 'Unsupported Content-Type: send the request body as application/json.';
+    case 'invalid_json':
+      return `We could not parse the JSON body of your request: ${err.message}. The API expects a JSON payload.`;
+    default:
+      return (err.statusCode ?? 500) >= 500 ? 'The server had an error while processing your request.' : err.message;
+  }
+}

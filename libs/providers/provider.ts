@@ -1,0 +1,56 @@
+// What every provider adapter offers the worker: one call in the canonical (OpenAI) shape, as a
+// whole response or as a stream of chunks, failing with an UpstreamError that says what happened.
+import type { ChatChunk, ChatCompletion, ChatRequest } from '#libs/contracts/chat.ts';
+
+export interface CallOptions {
+  signal: AbortSignal;
+  /** Model name as the provider knows it (without the provider prefix). */
+  model: string;
+}
+
+export interface CallResult<T> {
+  value: T;
+  keyId?: string;
+}
+
+export interface StreamCall {
+  keyId?: string;
+  chunks: AsyncIterable<ChatChunk>;
+}
+
+export interface ProviderAdapter {
+  readonly name: string;
+  readonly type: string;
+  /** True when a bare model name should resolve to this provider. */
+  serves(model: string): boolean;
+  /** Models to list at /v1/models (exact names only). */
+  listModels(): string[];
+  complete(body: ChatRequest, opts: CallOptions): Promise<CallResult<ChatCompletion>>;
+  stream(body: ChatRequest, opts: CallOptions): Promise<StreamCall>;
+  close(): Promise<void>;
+}
+
+export type UpstreamPhase = 'connect' | 'first_byte' | 'idle' | 'response' | 'stream';
+
+/** An upstream failure as observed; classification into a failure class happens in routing. */
+export class UpstreamError extends Error {
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+  readonly phase: UpstreamPhase;
+  readonly body: unknown;
+  readonly headers: Record<string, string>;
+  readonly keyId: string | undefined;
+
+  constructor(
+    message: string,
+    opts: { status?: number; code?: string; phase: UpstreamPhase; body?: unknown; headers?: Record<string, string>; keyId?: string },
+  ) {
+    super(message);
+    this.status = opts.status;
+    this.code = opts.code;
+    this.phase = opts.phase;
+    this.body = opts.body;
+    this.headers = opts.headers ?? {};
+    this.keyId = opts.keyId;
+  }
+}

@@ -1,0 +1,110 @@
+// The in-memory store of the embedded default: the same interface, gone when the process ends.
+import { EventEmitter } from 'node:events';
+import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
+import type { PublishTarget, RequestState, Store, StoreOptions } from './store.ts';
+
+interface Expiring<T> {
+  value: T;
+  expiresAt: number;
+}
+
+export class MemoryStore implements Store {
+  readonly durable = false;
+  private readonly results = new Map<string, Expiring<ResultEnvelope>>();
+  private readonly states = new Map<string, Expiring<RequestState>>();
+  private readonly claims = new Map<string, Expiring<string>>();
+  private readonly replays = new Map<string, Expiring<LiveEvent[]>>();
+  private readonly live = new EventEmitter();
+  private readonly opts: StoreOptions;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(opts: StoreOptions) {
+    this.opts = opts;
+    this.live.setMaxListeners(0);
+    this.sweeper = setInterval(() => this.sweep(), 60_000);
+    this.sweeper.unref();
+  }
+
+  async publish(event: LiveEvent, target: PublishTarget): Promise<void> {
+    if (target.replay) this.appendReplay(event);
+    if (target.replyTo) this.live.emit(target.replyTo, event);
+  }
+
+  async finish(result: ResultEnvelope, event: LiveEvent, target: PublishTarget): Promise<void> {
+    await this.saveResult(result);
+    this.states.delete(result.id);
+    await this.publish(event, target);
+  }
+
+  private appendReplay(event: LiveEvent): void {
+    const entry = this.replays.get(event.id) ?? { value: [], expiresAt: 0 };
+    entry.value.push(event);
+    entry.expiresAt = Date.now() + this.opts.replayTtlSeconds * 1000;
+    this.replays.set(event.id, entry);
+  }
+
+  async subscribeInstance(instanceId: string, onEvent: (event: LiveEvent) => void): Promise<() => Promise<void>> {
+    this.live.on(instanceId, onEvent);
+    return async () => {
+      this.live.off(instanceId, onEvent);
+    };
+  }
+
+  async saveResult(result: ResultEnvelope): Promise<void> {
+    this.results.set(result.id, { value: result, expiresAt: Date.now() + this.opts.resultTtlSeconds * 1000 });
+  }
+
+  async getResult(id: string): Promise<ResultEnvelope | undefined> {
+    return fresh(this.results, id);
+  }
+
+  async setState(id: string, state: RequestState): Promise<void> {
+    this.states.set(id, { value: state, expiresAt: Date.now() + this.opts.resultTtlSeconds * 1000 });
+  }
+
+  async getState(id: string): Promise<RequestState | undefined> {
+    return fresh(this.states, id);
+  }
+
+  async claim(id: string, owner: string, leaseMs: number): Promise<boolean> {
+    if (fresh(this.claims, id) !== undefined) return false;
+    this.claims.set(id, { value: owner, expiresAt: Date.now() + leaseMs });
+    return true;
+  }
+
+  async renewClaim(id: string, owner: string, leaseMs: number): Promise<boolean> {
+    if (fresh(this.claims, id) !== owner) return false;
+    this.claims.set(id, { value: owner, expiresAt: Date.now() + leaseMs });
+    return true;
+  }
+
+  async releaseClaim(id: string, owner: string): Promise<void> {
+    if (fresh(this.claims, id) === owner) this.claims.delete(id);
+  }
+
+  async ready(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.live.removeAllListeners();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const map of [this.results, this.states, this.claims, this.replays] as Map<string, Expiring<unknown>>[]) {
+      for (const [key, entry] of map) if (entry.expiresAt <= now) map.delete(key);
+    }
+  }
+}
+
+function fresh<T>(map: Map<string, Expiring<T>>, key: string): T | undefined {
+  const entry = map.get(key);
+  if (!entry) return undefined;
+  if (entry.expiresAt <= Date.now()) {
+    map.delete(key);
+    return undefined;
+  }
+  return entry.value;
+}

@@ -1,0 +1,30 @@
+// Prometheus metrics, one registry per process, served at /metrics by every service.
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  httpRequests: Counter<'route' | 'status'>;
+  requests: Counter<'provider' | 'model' | 'outcome'>;
+  attempts: Counter<'provider' | 'model' | 'failure'>;
+  upstreamLatency: Histogram<'provider' | 'model'>;
+  upstreamTtft: Histogram<'provider' | 'model'>;
+  tokens: Counter<'provider' | 'model' | 'kind'>;
+  deadLetters: Counter<'reason'>;
+}
+
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'spillway_' });
+  const registers = [registry];
+  const seconds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+  return {
+    registry,
+    httpRequests: new Counter({ name: 'spillway_http_requests_total', help: 'HTTP requests answered, by route and status', labelNames: ['route', 'status'], registers }),
+    requests: new Counter({ name: 'spillway_requests_total', help: 'Requests completed by a worker, by the provider and model that answered and the outcome', labelNames: ['provider', 'model', 'outcome'], registers }),
+    attempts: new Counter({ name: 'spillway_upstream_attempts_total', help: 'Upstream attempts, by target and failure class (none for success)', labelNames: ['provider', 'model', 'failure'], registers }),
+    upstreamLatency: new Histogram({ name: 'spillway_upstream_latency_seconds', help: 'Upstream call duration until the last byte', labelNames: ['provider', 'model'], buckets: seconds, registers }),
+    upstreamTtft: new Histogram({ name: 'spillway_upstream_ttft_seconds', help: 'Upstream time to first token (streams) or first byte', labelNames: ['provider', 'model'], buckets: seconds, registers }),
+    tokens: new Counter({ name: 'spillway_tokens_total', help: 'Tokens reported by upstream usage, by kind (prompt, completion)', labelNames: ['provider', 'model', 'kind'], registers }),
+    deadLetters: new Counter({ name: 'spillway_dead_letters_total', help: 'Kafka messages sent to the dead-letter topic, by reason', labelNames: ['reason'], registers }),
+  };
+}

@@ -1,0 +1,107 @@
+// Delivers a request's live events to the HTTP client that waits for them: one JSON answer for a
+// synchronous request, OpenAI-framed SSE for a stream. A failure after the first token ends the
+// stream with an explicit error event, never a clean-looking [DONE].
+import type { ServerResponse } from 'node:http';
+import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
+import { errorBody } from '#libs/contracts/openai-error.ts';
+
+export interface Waiter {
+  onEvent(event: LiveEvent): void;
+  /** Called when the deadline passes with no terminal event. */
+  onDeadline(): void;
+}
+
+export function answerHeaders(requestId: string, result: ResultEnvelope): Record<string, string> {
+  const headers: Record<string, string> = { 'x-request-id': requestId, 'x-spillway-attempts': String(result.attempts.length) };
+  if (result.provider) headers['x-spillway-provider'] = result.provider;
+  if (result.model) headers['x-spillway-model'] = result.model;
+  return { ...headers, ...(result.errorHeaders ?? {}) };
+}
+
+export function answerBody(result: ResultEnvelope): unknown {
+  if (result.status === 'succeeded') return result.response;
+  return errorBody(result.error ?? { message: 'The request failed.', type: 'server_error', param: null, code: null });
+}
+
+/** Waits for the terminal event of a synchronous request. */
+export class SyncWaiter implements Waiter {
+  readonly done: Promise<ResultEnvelope | 'deadline'>;
+  private resolve: (value: ResultEnvelope | 'deadline') => void = () => undefined;
+
+  constructor() {
+    this.done = new Promise((resolve) => (this.resolve = resolve));
+  }
+
+  onEvent(event: LiveEvent): void {
+    if (event.type !== 'delta') this.resolve(event.data);
+  }
+
+  onDeadline(): void {
+    this.resolve('deadline');
+  }
+}
+
+/** Writes a stream's events to the raw response as OpenAI's SSE. */
+export class StreamWaiter implements Waiter {
+  private readonly res: ServerResponse;
+  private readonly requestId: string;
+  private readonly onEnd: (status: number) => void;
+  private lastSeq = 0;
+  private ended = false;
+
+  constructor(res: ServerResponse, requestId: string, onEnd: (status: number) => void) {
+    this.res = res;
+    this.requestId = requestId;
+    this.onEnd = onEnd;
+  }
+
+  private start(result?: ResultEnvelope): void {
+    if (this.res.headersSent) return;
+    this.res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      'x-request-id': this.requestId,
+      ...(result ? answerHeaders(this.requestId, result) : {}),
+    });
+  }
+
+  onEvent(event: LiveEvent): void {
+    if (this.ended) return;
+    if (event.type === 'delta') {
+      if (event.seq <= this.lastSeq) return;
+      this.lastSeq = event.seq;
+      this.start();
+      this.res.write(`data: ${JSON.stringify(event.data)}\n\n`);
+      return;
+    }
+    const result = event.data;
+    if (result.status === 'succeeded') {
+      this.start(result);
+      this.finish('data: [DONE]\n\n', 200);
+    } else if (!this.res.headersSent) {
+      this.fail(result.httpStatus, answerHeaders(this.requestId, result), answerBody(result));
+    } else {
+      this.finish(`data: ${JSON.stringify(answerBody(result))}\n\n`, result.httpStatus);
+    }
+  }
+
+  onDeadline(): void {
+    if (this.ended) return;
+    const body = errorBody({ message: 'The request did not complete before its deadline.', type: 'timeout_error', param: null, code: 'deadline_exceeded' });
+    if (!this.res.headersSent) this.fail(504, { 'x-request-id': this.requestId }, body);
+    else this.finish(`data: ${JSON.stringify(body)}\n\n`, 504);
+  }
+
+  private fail(status: number, headers: Record<string, string>, body: unknown): void {
+    this.res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+    this.finish(JSON.stringify(body), status);
+  }
+
+  private finish(last: string, status: number): void {
+    this.ended = true;
+    this.res.end(last);
+    this.onEnd(status);
+  }
+}

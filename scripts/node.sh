@@ -31,4 +31,6 @@ if [ -z "$node_bin" ]; then
 fi
 
 if [ "${1:-}" = "--print-path" ]; then echo "$node_bin"; exit 0; fi
-exec "$node_bin" "$@"
+# kafkajs 2.2.4 arms a timer with a negative delay on every request (kafkajs#1751); Node clamps it
+# to 1 ms as it always did, but since Node 23 also prints a warning for it.
+exec "$node_bin" --disable-warning=TimeoutNegativeWarning "$@"

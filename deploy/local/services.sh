@@ -83,7 +83,8 @@ pid_of() {
     # Redis retitles itself "redis-server 127.0.0.1:PORT" once running; before that, argv shows.
     redis)
       port=$(port_of redis)
-      [[ $args == *redis-server*"127.0.0.1:$port"* || $args == *redis-server*"--port $port "* ]] || return 1
+      [[ $args == *redis-server*"127.0.0.1:$port"* || $args == *redis-server*"--port $port "* ]] ||
+        return 1
       ;;
   esac
   echo "$pid"
@@ -129,7 +130,8 @@ apt_install() {
     flock 8
     log "installing $* with apt-get"
     "${sudo[@]}" apt-get update -qq >&2
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "$@" >&2
   ) 8>"$root/.cache/apt.lock"
 }
 
@@ -182,7 +184,9 @@ EOF
 }
 
 # The marker holds the pom it was built from, so changing the versions above refreshes the cache.
-kafka_jars_ready() { [ -f "$cache/.complete" ] && [ "$(kafka_pom)" = "$(cat "$cache/.complete")" ]; }
+kafka_jars_ready() {
+  [ -f "$cache/.complete" ] && [ "$(kafka_pom)" = "$(cat "$cache/.complete")" ]
+}
 
 need_kafka_jars() {
   kafka_jars_ready && return 0
@@ -194,7 +198,9 @@ need_kafka_jars() {
     log "resolving Kafka $kafka_version jars from Maven Central into $cache/libs"
     rm -rf "$cache/libs" "$cache/.complete"
     kafka_pom >"$cache/pom.xml"
-    (cd "$cache" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies -DoutputDirectory=libs -DincludeScope=runtime) >&2
+    # Maven 3.8 emits colour resets even in batch mode; keep stderr readable in CI logs.
+    (cd "$cache" && mvn -q -B dependency:copy-dependencies -DoutputDirectory=libs \
+      -DincludeScope=runtime) 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2
     kafka_pom >"$cache/.complete"
   ) 8>"$cache/.lock"
 }
@@ -351,6 +357,7 @@ cmd_start() {
   lock_dir
 
   local s todo=() timeout_s=${SERVICES_START_TIMEOUT:-60} deadline
+  [[ $timeout_s =~ ^[0-9]+$ ]] || die "SERVICES_START_TIMEOUT must be whole seconds, not '$timeout_s'"
   for s in $(selected); do running "$s" || todo+=("$s"); done
   if [ ${#todo[@]} -gt 0 ]; then
     local t0
@@ -391,8 +398,8 @@ cmd_start() {
       local args=() failed
       for s in "${todo[@]}"; do
         case "$s" in
-          kafka) args+=(--kafka "127.0.0.1:$(port_of kafka)" --kafka-pid "$(cat "$dir/kafka.pid")") ;;
-          redis) args+=(--redis "redis://127.0.0.1:$(port_of redis)" --redis-pid "$(cat "$dir/redis.pid")") ;;
+          kafka) args+=(--kafka "127.0.0.1:$(port_of kafka)" --kafka-pid "$(<"$dir/kafka.pid")") ;;
+          redis) args+=(--redis "redis://127.0.0.1:$(port_of redis)" --redis-pid "$(<"$dir/redis.pid")") ;;
         esac
       done
       local left=$((deadline - $(now_ms)))
@@ -406,7 +413,8 @@ cmd_start() {
       [ -n "$failed" ] || die "wait-ready failed without naming a service"
       local retry=()
       for s in $failed; do
-        if [ "${fresh[$s]}" = 1 ] && [ "$attempt" -lt 3 ] && lost_port_race "$s" "${offset[$s]}"; then
+        if [ "${fresh[$s]}" = 1 ] && [ "$attempt" -lt 3 ] &&
+          lost_port_race "$s" "${offset[$s]}"; then
           log "$s lost its port to another process; picking new ports"
           signal_and_wait KILL "$s"
           rm -f "$dir/$s.port" "$dir/$s-controller.port"
@@ -429,12 +437,12 @@ cmd_start() {
 
 cmd_stop() {
   local sig=$1
-  [ -d "$dir" ] || return 0
+  # Nothing of ours runs from a directory this script never set up; and do not drop a lock there.
+  [ -f "$dir/$marker_name" ] || return 0
   lock_dir
   # shellcheck disable=SC2046 # word splitting of the service list is intended
   signal_and_wait "$sig" $(selected)
-  [ -f "$dir/$marker_name" ] && write_env
-  return 0
+  write_env
 }
 
 cmd_clean() {

@@ -1,7 +1,7 @@
 // The Kafka bus (kafkajs). Producers wait for all in-sync replicas; consumers fetch with a short
 // max wait (the 5 s default would stall every idle hop), run many handlers at once, and commit
 // offsets themselves, in order, once the work below them is done.
-import { Kafka, logLevel as kafkaLogLevel, Partitioners, type Consumer as KafkaConsumer, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, logLevel as kafkaLogLevel, Partitioners, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import type { Logger } from '#libs/telemetry/logger.ts';
 import { BusUnavailableError, type Bus, type BusMessage, type ConsumeOptions, type Consumer, type OutgoingMessage, type TopicSpec } from './bus.ts';
 import { OffsetTracker, partitionKey, splitPartitionKey } from './offset-tracker.ts';

@@ -1,18 +1,22 @@
 // The shape of spillway.yaml. Every key has a default a first run can live with.
 import { z } from 'zod';
 
+/** A number that may arrive as a string from a `${ENV}` reference (`port: ${PORT:-8080}`). */
+const fromEnvString = (value: unknown): unknown =>
+  typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
+
 const keySchema = z.object({
   /** Shown in logs, metrics and results instead of the key itself. */
   id: z.string().optional(),
   key: z.string().min(1, 'key must not be empty'),
-  weight: z.number().positive().default(1),
+  weight: z.preprocess(fromEnvString, z.number().positive().default(1)),
   models: z.array(z.string()).optional(),
 });
 
 const timeoutsSchema = z.object({
-  connectMs: z.number().int().positive().default(10_000),
-  firstByteMs: z.number().int().positive().default(120_000),
-  idleMs: z.number().int().positive().default(60_000),
+  connectMs: z.preprocess(fromEnvString, z.number().int().positive().default(10_000)),
+  firstByteMs: z.preprocess(fromEnvString, z.number().int().positive().default(120_000)),
+  idleMs: z.preprocess(fromEnvString, z.number().int().positive().default(60_000)),
 });
 
 const openAICompatibleSchema = z.object({
@@ -29,9 +33,9 @@ const mockSchema = z.object({
   type: z.literal('mock'),
   models: z.array(z.string()).default(['*']),
   /** Time to the first token. */
-  latencyMs: z.number().min(0).default(0),
+  latencyMs: z.preprocess(fromEnvString, z.number().min(0).default(0)),
   /** 0 means every token at once. */
-  tokensPerSecond: z.number().min(0).default(0),
+  tokensPerSecond: z.preprocess(fromEnvString, z.number().min(0).default(0)),
   reply: z.string().optional(),
 });
 
@@ -39,10 +43,10 @@ export const providerSchema = z.discriminatedUnion('type', [openAICompatibleSche
 export type ProviderConfig = z.infer<typeof providerSchema>;
 
 const partitionsSchema = z.object({
-  interactive: z.number().int().positive().default(12),
-  batch: z.number().int().positive().default(12),
-  results: z.number().int().positive().default(12),
-  dlq: z.number().int().positive().default(1),
+  interactive: z.preprocess(fromEnvString, z.number().int().positive().default(12)),
+  batch: z.preprocess(fromEnvString, z.number().int().positive().default(12)),
+  results: z.preprocess(fromEnvString, z.number().int().positive().default(12)),
+  dlq: z.preprocess(fromEnvString, z.number().int().positive().default(1)),
 });
 
 export const configSchema = z.object({
@@ -51,21 +55,21 @@ export const configSchema = z.object({
   server: z
     .object({
       host: z.string().default('0.0.0.0'),
-      port: z.number().int().min(0).max(65535).default(8080),
-      bodyLimitBytes: z.number().int().positive().default(10 * 1024 * 1024),
+      port: z.preprocess(fromEnvString, z.number().int().min(0).max(65535).default(8080)),
+      bodyLimitBytes: z.preprocess(fromEnvString, z.number().int().positive().default(10 * 1024 * 1024)),
     })
     .prefault({}),
   results: z
     .object({
-      port: z.number().int().min(0).max(65535).default(8081),
-      ttlSeconds: z.number().int().positive().default(24 * 3600),
+      port: z.preprocess(fromEnvString, z.number().int().min(0).max(65535).default(8081)),
+      ttlSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(24 * 3600)),
     })
     .prefault({}),
   worker: z
     .object({
-      port: z.number().int().min(0).max(65535).default(8082),
-      concurrency: z.number().int().positive().default(256),
-      claimLeaseMs: z.number().int().positive().default(30_000),
+      port: z.preprocess(fromEnvString, z.number().int().min(0).max(65535).default(8082)),
+      concurrency: z.preprocess(fromEnvString, z.number().int().positive().default(256)),
+      claimLeaseMs: z.preprocess(fromEnvString, z.number().int().positive().default(30_000)),
     })
     .prefault({}),
   kafka: z
@@ -73,16 +77,16 @@ export const configSchema = z.object({
       brokers: z.array(z.string().min(1)).default([]),
       clientId: z.string().default('spillway'),
       partitions: partitionsSchema.prefault({}),
-      replicationFactor: z.number().int().positive().optional(),
-      produceTimeoutMs: z.number().int().positive().default(5_000),
-      fetchMaxWaitMs: z.number().int().positive().default(100),
+      replicationFactor: z.preprocess(fromEnvString, z.number().int().positive().optional()),
+      produceTimeoutMs: z.preprocess(fromEnvString, z.number().int().positive().default(5_000)),
+      fetchMaxWaitMs: z.preprocess(fromEnvString, z.number().int().positive().default(100)),
     })
     .prefault({}),
   redis: z.object({ url: z.string().optional() }).prefault({}),
-  streams: z.object({ replayTtlSeconds: z.number().int().positive().default(3600) }).prefault({}),
+  streams: z.object({ replayTtlSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(3600)) }).prefault({}),
   defaults: z
     .object({
-      deadlineMs: z.number().int().positive().default(300_000),
+      deadlineMs: z.preprocess(fromEnvString, z.number().int().positive().default(300_000)),
       timeouts: timeoutsSchema.prefault({}),
     })
     .prefault({}),

@@ -10,7 +10,9 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown): T {
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const param = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') || null;
-  const missing = issue.code === 'invalid_type' && readPath(value, issue.path) === undefined;
+  // Judged by the value, not the issue code: a missing enum field (messages[0].role) fails as
+  // invalid_value, a missing string as invalid_type, and both are missing to the client.
+  const missing = issue.path.length > 0 && readPath(value, issue.path) === undefined;
   const message = missing ? `Missing required parameter: '${param}'.` : `Invalid value for '${param}': ${issue.message}.`;
   throw new GatewayError(400, message, { param, code: missing ? 'missing_required_parameter' : 'invalid_value' });
 }

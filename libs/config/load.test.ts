@@ -1,0 +1,377 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from './load.ts';
+import { providersFromEnv, unsupportedEnvProviders } from './env-providers.ts';
+import { configSchema } from './schema.ts';
+
+let dir: string;
+let counter = 0;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'spillway-config-'));
+});
+
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes `text` to a fresh file in the temp dir and returns its path. */
+function file(text: string): string {
+  const path = join(dir, `spillway-${++counter}.yaml`);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** The ConfigError thrown by `fn`; fails the test when nothing or something else is thrown. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected a ConfigError, nothing was thrown');
+}
+
+describe('loadConfig: defaults', () => {
+  it('an empty environment and no file gives port 8080, prefix spillway and the mock-only provider set', () => {
+    const config = loadConfig({ env: {} });
+    assert.equal(config.server.port, 8080);
+    assert.equal(config.server.host, '0.0.0.0');
+    assert.equal(config.prefix, 'spillway');
+    assert.equal(config.results.port, 8081);
+    assert.equal(config.worker.port, 8082);
+    assert.deepEqual(config.kafka.brokers, []);
+    assert.equal(config.redis.url, undefined);
+    assert.deepEqual(config.providers, {});
+    assert.equal(config.source, 'environment');
+  });
+
+  it('an empty file gives the same defaults and names the file as the source', () => {
+    const path = file('');
+    const config = loadConfig({ path, env: {} });
+    assert.equal(config.server.port, 8080);
+    assert.equal(config.prefix, 'spillway');
+    assert.equal(config.source, path);
+  });
+
+  it('reads the file named by SPILLWAY_CONFIG when no path is given', () => {
+    const path = file('server:\n  port: 9123\n');
+    const config = loadConfig({ env: { SPILLWAY_CONFIG: path } });
+    assert.equal(config.server.port, 9123);
+    assert.equal(config.source, path);
+  });
+
+  it('fills defaults for keys the file leaves out of a section it does name', () => {
+    const config = loadConfig({ path: file('server:\n  port: 7000\nkafka:\n  brokers: [a:9092]\n'), env: {} });
+    assert.equal(config.server.port, 7000);
+    assert.equal(config.server.host, '0.0.0.0');
+    assert.equal(config.kafka.clientId, 'spillway');
+    assert.equal(config.kafka.partitions.interactive, 12);
+  });
+});
+
+describe('loadConfig: a YAML file', () => {
+  it('loads every section it names', () => {
+    const path = file(
+      [
+        'prefix: team-a',
+        'server:',
+        '  host: 127.0.0.1',
+        '  port: 9000',
+        'kafka:',
+        '  brokers: ["k1:9092", "k2:9092"]',
+        'redis:',
+        '  url: redis://cache:6379',
+        'providers:',
+        '  openai:',
+        '    type: openai',
+        '    baseUrl: https://api.openai.com/v1',
+        '    keys:',
+        '      - key: sk-one',
+        '    models: [gpt-4o]',
+        '',
+      ].join('\n'),
+    );
+    const config = loadConfig({ path, env: {} });
+    assert.equal(config.prefix, 'team-a');
+    assert.equal(config.server.host, '127.0.0.1');
+    assert.equal(config.server.port, 9000);
+    assert.deepEqual(config.kafka.brokers, ['k1:9092', 'k2:9092']);
+    assert.equal(config.redis.url, 'redis://cache:6379');
+    const openai = config.providers.openai;
+    assert.ok(openai.type === 'openai');
+    assert.equal(openai.baseUrl, 'https://api.openai.com/v1');
+    assert.deepEqual(openai.keys, [{ key: 'sk-one', weight: 1 }]);
+    assert.deepEqual(openai.models, ['gpt-4o']);
+  });
+
+  it('a file that cannot be read fails naming the file', () => {
+    const path = join(dir, 'does-not-exist.yaml');
+    const err = configError(() => loadConfig({ path, env: {} }));
+    assert.ok(err.message.includes(path), err.message);
+  });
+
+  it('invalid YAML fails naming the file', () => {
+    const path = file('server:\n  port: [8080\n');
+    const err = configError(() => loadConfig({ path, env: {} }));
+    assert.ok(err.message.includes(path), err.message);
+    assert.match(err.message, /invalid YAML/);
+  });
+
+  it('a top level that is a list fails naming the file', () => {
+    const path = file('- a\n- b\n');
+    const err = configError(() => loadConfig({ path, env: {} }));
+    assert.ok(err.message.includes(path), err.message);
+  });
+
+  it('a top level that is a scalar fails naming the file', () => {
+    const path = file('just a string\n');
+    const err = configError(() => loadConfig({ path, env: {} }));
+    assert.ok(err.message.includes(path), err.message);
+  });
+});
+
+describe('loadConfig: ${ENV} interpolation', () => {
+  it('replaces ${NAME} with the variable', () => {
+    const path = file('redis:\n  url: redis://${REDIS_HOST}:6379/0\n');
+    const config = loadConfig({ path, env: { REDIS_HOST: 'cache.internal' } });
+    assert.equal(config.redis.url, 'redis://cache.internal:6379/0');
+  });
+
+  it('replaces several references in one value and inside lists', () => {
+    const path = file('kafka:\n  brokers: ["${K1}:9092", "${K2}:${KPORT}"]\n');
+    const config = loadConfig({ path, env: { K1: 'one', K2: 'two', KPORT: '19092' } });
+    assert.deepEqual(config.kafka.brokers, ['one:9092', 'two:19092']);
+  });
+
+  it('uses the variable over the default in ${NAME:-default}', () => {
+    const path = file('prefix: ${PFX:-fallback}\n');
+    assert.equal(loadConfig({ path, env: { PFX: 'fromenv' } }).prefix, 'fromenv');
+  });
+
+  it('uses the default of ${NAME:-default} when the variable is unset', () => {
+    const path = file('prefix: ${PFX:-fallback}\n');
+    assert.equal(loadConfig({ path, env: {} }).prefix, 'fallback');
+  });
+
+  it('uses the default of ${NAME:-default} when the variable is empty', () => {
+    const path = file('prefix: ${PFX:-fallback}\n');
+    assert.equal(loadConfig({ path, env: { PFX: '' } }).prefix, 'fallback');
+  });
+
+  it('an empty default is allowed: ${NAME:-} becomes the empty string', () => {
+    const path = file('redis:\n  url: "redis://h${SUFFIX:-}"\n');
+    assert.equal(loadConfig({ path, env: {} }).redis.url, 'redis://h');
+  });
+
+  it('interpolates provider keys deep inside the providers section', () => {
+    const path = file(
+      'providers:\n  openai:\n    type: openai\n    baseUrl: ${OAI_URL:-https://api.openai.com/v1}\n    keys:\n      - key: ${OAI_KEY}\n',
+    );
+    const config = loadConfig({ path, env: { OAI_KEY: 'sk-secret' } });
+    const openai = config.providers.openai;
+    assert.ok(openai.type !== 'mock');
+    assert.equal(openai.baseUrl, 'https://api.openai.com/v1');
+    assert.equal(openai.keys[0].key, 'sk-secret');
+  });
+
+  // Interpolation yields strings; numeric keys accept them, so `port: ${PORT:-8080}` works.
+  it('numeric_key_from_env_reference_rejected_as_a_string (fixed: numbers from ${ENV} are accepted)', () => {
+    const path = file('server:\n  port: ${APP_PORT:-8080}\nworker:\n  concurrency: ${CONCURRENCY}\n');
+    const config = loadConfig({ path, env: { CONCURRENCY: '32' } });
+    assert.equal(config.server.port, 8080);
+    assert.equal(config.worker.concurrency, 32);
+  });
+
+  it('text that only looks like a reference is left alone', () => {
+    const path = file('redis:\n  url: "redis://h/$NOTREF/${1BAD}"\n');
+    assert.equal(loadConfig({ path, env: {} }).redis.url, 'redis://h/$NOTREF/${1BAD}');
+  });
+
+  it('a missing variable fails naming the file, the key path and the variable', () => {
+    const path = file('providers:\n  openai:\n    type: openai\n    baseUrl: https://api.openai.com/v1\n    keys:\n      - key: ${OPENAI_KEY_MISSING}\n');
+    const err = configError(() => loadConfig({ path, env: {} }));
+    assert.ok(err.message.includes(path), err.message);
+    assert.ok(err.message.includes('providers.openai.keys[0].key'), err.message);
+    assert.ok(err.message.includes('OPENAI_KEY_MISSING'), err.message);
+  });
+
+  it('a variable set to the empty string counts as missing when there is no default', () => {
+    const path = file('redis:\n  url: ${REDIS_EMPTY}\n');
+    const err = configError(() => loadConfig({ path, env: { REDIS_EMPTY: '' } }));
+    assert.ok(err.message.includes(path), err.message);
+    assert.ok(err.message.includes('redis.url'), err.message);
+    assert.ok(err.message.includes('REDIS_EMPTY'), err.message);
+  });
+
+  it('a missing variable at the top level names the top-level key', () => {
+    const path = file('prefix: ${NOPE}\n');
+    const err = configError(() => loadConfig({ path, env: {} }));
+    assert.ok(err.message.includes(`${path}: prefix:`), err.message);
+  });
+});
+
+describe('loadConfig: invalid values name the file and the key path', () => {
+  const cases: { name: string; yaml: string; key: RegExp }[] = [
+    { name: 'server.port: "abc"', yaml: 'server:\n  port: "abc"\n', key: /^\s*server\.port: /m },
+    { name: 'server.port: 70000', yaml: 'server:\n  port: 70000\n', key: /^\s*server\.port: /m },
+    { name: 'server.port: 80.5', yaml: 'server:\n  port: 80.5\n', key: /^\s*server\.port: /m },
+    { name: 'providers.x.type: nope', yaml: 'providers:\n  x:\n    type: nope\n', key: /^\s*providers\.x\.type: /m },
+    { name: 'kafka.brokers: 5', yaml: 'kafka:\n  brokers: 5\n', key: /^\s*kafka\.brokers: /m },
+    { name: 'kafka.brokers[1] empty', yaml: 'kafka:\n  brokers: ["a:9092", ""]\n', key: /^\s*kafka\.brokers\[1\]: /m },
+    { name: 'prefix with a space', yaml: 'prefix: "has space"\n', key: /^\s*prefix: /m },
+    { name: 'provider baseUrl not a URL', yaml: 'providers:\n  p:\n    type: openai\n    baseUrl: not-a-url\n', key: /^\s*providers\.p\.baseUrl: /m },
+    { name: 'provider key empty', yaml: 'providers:\n  p:\n    type: openai\n    baseUrl: https://x.test/v1\n    keys:\n      - key: ""\n', key: /^\s*providers\.p\.keys\[0\]\.key: /m },
+    { name: 'provider name upper case', yaml: 'providers:\n  OpenAI:\n    type: mock\n', key: /^\s*providers\.OpenAI: /m },
+    { name: 'worker.concurrency: 0', yaml: 'worker:\n  concurrency: 0\n', key: /^\s*worker\.concurrency: /m },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const path = file(c.yaml);
+      const err = configError(() => loadConfig({ path, env: {} }));
+      assert.ok(err.message.startsWith(`${path}:`), err.message);
+      assert.match(err.message, c.key);
+    });
+  }
+
+  it('lists every bad key, not only the first', () => {
+    const path = file('server:\n  port: "abc"\nkafka:\n  brokers: 5\n');
+    const err = configError(() => loadConfig({ path, env: {} }));
+    assert.match(err.message, /server\.port: /);
+    assert.match(err.message, /kafka\.brokers: /);
+  });
+
+  it('without a file the message names the environment as the source', () => {
+    const err = configError(() => loadConfig({ env: { SPILLWAY_PREFIX: 'bad prefix' } }));
+    assert.ok(err.message.startsWith('environment:'), err.message);
+    assert.match(err.message, /^\s*prefix: /m);
+  });
+});
+
+describe('loadConfig: environment overrides', () => {
+  const yaml = 'prefix: fromfile\nserver:\n  port: 9000\nkafka:\n  brokers: [file:9092]\nredis:\n  url: redis://file:6379\n';
+
+  it('PORT overrides server.port from the file', () => {
+    assert.equal(loadConfig({ path: file(yaml), env: { PORT: '9999' } }).server.port, 9999);
+  });
+
+  it('PORT sets server.port with no file', () => {
+    assert.equal(loadConfig({ env: { PORT: '3000' } }).server.port, 3000);
+  });
+
+  it('PORT that is not a port number fails naming PORT', () => {
+    for (const bad of ['abc', '70000', '-1', '80.5']) {
+      const err = configError(() => loadConfig({ env: { PORT: bad } }));
+      assert.match(err.message, /PORT/);
+      assert.ok(err.message.includes(bad), err.message);
+    }
+  });
+
+  it('KAFKA_BROKERS overrides kafka.brokers, split on commas and trimmed', () => {
+    const config = loadConfig({ path: file(yaml), env: { KAFKA_BROKERS: ' a:9092, b:9092 ,,c:9092' } });
+    assert.deepEqual(config.kafka.brokers, ['a:9092', 'b:9092', 'c:9092']);
+  });
+
+  it('REDIS_URL overrides redis.url', () => {
+    assert.equal(loadConfig({ path: file(yaml), env: { REDIS_URL: 'redis://env:6380' } }).redis.url, 'redis://env:6380');
+  });
+
+  it('SPILLWAY_PREFIX overrides prefix', () => {
+    assert.equal(loadConfig({ path: file(yaml), env: { SPILLWAY_PREFIX: 'fromenv' } }).prefix, 'fromenv');
+  });
+
+  it('without the variables the file wins', () => {
+    const config = loadConfig({ path: file(yaml), env: {} });
+    assert.equal(config.prefix, 'fromfile');
+    assert.equal(config.server.port, 9000);
+    assert.deepEqual(config.kafka.brokers, ['file:9092']);
+    assert.equal(config.redis.url, 'redis://file:6379');
+  });
+
+  it('an override keeps the other keys of the section from the file', () => {
+    const config = loadConfig({ path: file('server:\n  host: 10.0.0.1\n  port: 9000\n'), env: { PORT: '9001' } });
+    assert.equal(config.server.host, '10.0.0.1');
+    assert.equal(config.server.port, 9001);
+  });
+
+  it('the overrides option applies over file and environment', () => {
+    const config = loadConfig({
+      path: file(yaml),
+      env: { PORT: '9999' },
+      overrides: (raw) => {
+        raw.server = { port: 1234 };
+      },
+    });
+    assert.equal(config.server.port, 1234);
+  });
+});
+
+describe('loadConfig: providers from the environment', () => {
+  it('OPENAI_API_KEY enables openai with its default base URL and the key', () => {
+    const config = loadConfig({ env: { OPENAI_API_KEY: 'sk-env' } });
+    assert.deepEqual(Object.keys(config.providers), ['openai']);
+    const openai = config.providers.openai;
+    assert.ok(openai.type === 'openai');
+    assert.equal(openai.baseUrl, 'https://api.openai.com/v1');
+    assert.equal(openai.keys.length, 1);
+    assert.equal(openai.keys[0].key, 'sk-env');
+    assert.ok(openai.models.includes('gpt-4o'));
+  });
+
+  it('OPENAI_BASE_URL replaces the default base URL', () => {
+    const config = loadConfig({ env: { OPENAI_API_KEY: 'sk-env', OPENAI_BASE_URL: 'http://127.0.0.1:4010/v1' } });
+    const openai = config.providers.openai;
+    assert.ok(openai.type !== 'mock');
+    assert.equal(openai.baseUrl, 'http://127.0.0.1:4010/v1');
+  });
+
+  it('OPENAI_BASE_URL alone enables nothing', () => {
+    assert.deepEqual(loadConfig({ env: { OPENAI_BASE_URL: 'http://127.0.0.1:4010/v1' } }).providers, {});
+  });
+
+  it('GROQ_API_KEY enables groq as an openai-compatible provider', () => {
+    const config = loadConfig({ env: { GROQ_API_KEY: 'gsk-env' } });
+    assert.deepEqual(Object.keys(config.providers), ['groq']);
+    const groq = config.providers.groq;
+    assert.ok(groq.type === 'openai-compatible');
+    assert.equal(groq.baseUrl, 'https://api.groq.com/openai/v1');
+    assert.equal(groq.keys[0].key, 'gsk-env');
+  });
+
+  it('both keys enable both providers, openai first', () => {
+    const config = loadConfig({ env: { OPENAI_API_KEY: 'sk-env', GROQ_API_KEY: 'gsk-env' } });
+    assert.deepEqual(Object.keys(config.providers), ['openai', 'groq']);
+  });
+
+  it('a file with a providers section ignores the environment keys', () => {
+    const path = file('providers:\n  local:\n    type: mock\n');
+    const config = loadConfig({ path, env: { OPENAI_API_KEY: 'sk-env', GROQ_API_KEY: 'gsk-env' } });
+    assert.deepEqual(Object.keys(config.providers), ['local']);
+  });
+
+  it('a file with an empty providers mapping ignores the environment keys', () => {
+    const config = loadConfig({ path: file('providers: {}\n'), env: { OPENAI_API_KEY: 'sk-env' } });
+    assert.deepEqual(config.providers, {});
+  });
+
+  it('a file without a providers section takes them from the environment', () => {
+    const config = loadConfig({ path: file('server:\n  port: 9000\n'), env: { OPENAI_API_KEY: 'sk-env' } });
+    assert.deepEqual(Object.keys(config.providers), ['openai']);
+  });
+
+  it('every provider built from the environment is valid for the schema', () => {
+    const env = { OPENAI_API_KEY: 'a', GROQ_API_KEY: 'b', MISTRAL_API_KEY: 'c', DEEPSEEK_API_KEY: 'd', XAI_API_KEY: 'e' };
+    const parsed = configSchema.safeParse({ providers: providersFromEnv(env) });
+    assert.ok(parsed.success);
+    assert.deepEqual(Object.keys(parsed.data.providers), ['openai', 'groq', 'mistral', 'deepseek', 'xai']);
+  });
+
+  it('unsupportedEnvProviders names the keys whose adapters do not exist yet', () => {
+    assert.deepEqual(unsupportedEnvProviders({ ANTHROPIC_API_KEY: 'x', OPENAI_API_KEY: 'y', GEMINI_API_KEY: 'z' }), ['ANTHROPIC_API_KEY', 'GEMINI_API_KEY']);
+    assert.deepEqual(unsupportedEnvProviders({}), []);
+  });
+});

@@ -1,0 +1,109 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { configSchema } from '#libs/config/schema.ts';
+import { ProviderRegistry } from './registry.ts';
+
+/** Builds a registry from config the way start-up does, and closes it after the test. */
+function registry(providers: Record<string, unknown>, t: { after: (fn: () => Promise<void>) => void }): ProviderRegistry {
+  const r = new ProviderRegistry(configSchema.parse({ providers }));
+  t.after(() => r.close());
+  return r;
+}
+
+const openai = { type: 'openai', baseUrl: 'https://api.openai.com/v1', keys: [{ key: 'sk-a' }], models: ['gpt-4o', 'gpt-4o-mini', 'gpt-*', 'o3*'] };
+const groq = { type: 'openai-compatible', baseUrl: 'https://api.groq.com/openai/v1', keys: [{ key: 'gsk-a' }], models: ['llama-3.3-70b-versatile', 'llama-*', 'openai/gpt-oss-*'] };
+const azure = { type: 'openai-compatible', baseUrl: 'https://azure.example.test/v1', keys: [{ key: 'az' }], models: ['gpt-4o'] };
+
+describe('ProviderRegistry', () => {
+  it('with no providers configured it is mock only and answers every model with the mock', (t) => {
+    const r = registry({}, t);
+    assert.equal(r.mockOnly, true);
+    assert.equal(r.adapters.length, 1);
+    assert.equal(r.adapters[0].type, 'mock');
+    const resolved = r.resolve('gpt-4o');
+    assert.equal(resolved?.adapter.name, 'mock');
+    assert.equal(resolved?.model, 'gpt-4o');
+    assert.equal(r.resolve('anything-at-all')?.adapter.type, 'mock');
+  });
+
+  it('with providers configured it is not mock only and has no implicit mock', (t) => {
+    const r = registry({ openai }, t);
+    assert.equal(r.mockOnly, false);
+    assert.deepEqual(r.adapters.map((a) => a.name), ['openai']);
+    assert.equal(r.get('mock'), undefined);
+  });
+
+  it('a configured mock provider does not make it mock only', (t) => {
+    const r = registry({ local: { type: 'mock', models: ['echo-1'] } }, t);
+    assert.equal(r.mockOnly, false);
+    assert.equal(r.resolve('echo-1')?.adapter.name, 'local');
+    assert.equal(r.resolve('gpt-4o'), undefined);
+  });
+
+  it('get finds an adapter by provider name', (t) => {
+    const r = registry({ openai, groq }, t);
+    assert.equal(r.get('groq')?.type, 'openai-compatible');
+    assert.equal(r.get('openai')?.type, 'openai');
+    assert.equal(r.get('nope'), undefined);
+  });
+
+  it('"provider/model" names the provider and sends the model without the prefix', (t) => {
+    const r = registry({ openai, groq }, t);
+    const resolved = r.resolve('groq/llama-3.1-8b-instant');
+    assert.equal(resolved?.adapter.name, 'groq');
+    assert.equal(resolved?.model, 'llama-3.1-8b-instant');
+  });
+
+  it('"provider/model" reaches the provider even for a model its patterns do not list', (t) => {
+    const r = registry({ openai, groq }, t);
+    const resolved = r.resolve('openai/text-davinci-003');
+    assert.equal(resolved?.adapter.name, 'openai');
+    assert.equal(resolved?.model, 'text-davinci-003');
+  });
+
+  it('a bare name goes to the first provider whose patterns match', (t) => {
+    const r = registry({ azure, openai }, t);
+    assert.equal(r.resolve('gpt-4o')?.adapter.name, 'azure', 'both serve gpt-4o; azure is listed first');
+    assert.equal(r.resolve('gpt-4o-mini')?.adapter.name, 'openai');
+    assert.equal(r.resolve('o3-mini')?.adapter.name, 'openai', 'glob pattern');
+    const swapped = registry({ openai, azure }, t);
+    assert.equal(swapped.resolve('gpt-4o')?.adapter.name, 'openai');
+  });
+
+  it('a bare name keeps its full text as the upstream model', (t) => {
+    const r = registry({ openai, groq }, t);
+    const resolved = r.resolve('llama-3.3-70b-versatile');
+    assert.equal(resolved?.adapter.name, 'groq');
+    assert.equal(resolved?.model, 'llama-3.3-70b-versatile');
+  });
+
+  it('a model whose own name has a slash resolves by pattern when the prefix is no provider', (t) => {
+    const r = registry({ groq }, t);
+    const resolved = r.resolve('openai/gpt-oss-120b');
+    assert.equal(resolved?.adapter.name, 'groq');
+    assert.equal(resolved?.model, 'openai/gpt-oss-120b');
+  });
+
+  it('an unknown model is undefined', (t) => {
+    const r = registry({ openai, groq }, t);
+    assert.equal(r.resolve('claude-3-5-sonnet'), undefined);
+    assert.equal(r.resolve('nope/unknown-model'), undefined);
+    assert.equal(r.resolve('openai/'), undefined, 'a provider with no model');
+    assert.equal(r.resolve('/gpt-4o'), undefined, 'a leading slash names no provider');
+    assert.equal(r.resolve(''), undefined);
+  });
+
+  it('listModels lists only exact names, prefixed with the provider', (t) => {
+    const r = registry({ openai, groq }, t);
+    assert.deepEqual(r.listModels(), [
+      { id: 'openai/gpt-4o', owned_by: 'openai' },
+      { id: 'openai/gpt-4o-mini', owned_by: 'openai' },
+      { id: 'groq/llama-3.3-70b-versatile', owned_by: 'groq' },
+    ]);
+  });
+
+  it('listModels of a provider with only patterns lists nothing for it', (t) => {
+    const r = registry({ openai: { ...openai, models: ['gpt-*'] } }, t);
+    assert.deepEqual(r.listModels(), []);
+  });
+});

@@ -81,7 +81,7 @@ async function main(argv: string[]): Promise<number> {
   const port = values.port !== undefined ? Number(values.port) : (command.defaultPort?.(config) ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: '${values.port}' is not a port number`);
   const gateway = await startGateway({ config, logger, roles: command.roles ?? [], port, host: values.host });
-  banner(name, gateway.runtime.embedded, gateway.runtime.registry.mockOnly, config, port, logger);
+  banner(name, gateway.runtime.embedded, gateway.runtime.registry.mockOnly, config, gateway.port, logger);
 
   let stopping = false;
   const stop = (signal: string): void => {

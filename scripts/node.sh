@@ -33,4 +33,6 @@ fi
 if [ "${1:-}" = "--print-path" ]; then echo "$node_bin"; exit 0; fi
 # kafkajs 2.2.4 arms a timer with a negative delay on every request (kafkajs#1751); Node clamps it
 # to 1 ms as it always did, but since Node 23 also prints a warning for it.
-exec "$node_bin" --disable-warning=TimeoutNegativeWarning "$@"
+# NODE_OPTIONS, so test and child processes inherit it.
+export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--disable-warning=TimeoutNegativeWarning"
+exec "$node_bin" "$@"

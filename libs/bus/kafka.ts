@@ -14,6 +14,7 @@ export interface KafkaBusOptions {
   logger: Logger;
   produceTimeoutMs: number;
   fetchMaxWaitMs: number;
+  sessionTimeoutMs: number;
   replicationFactor?: number;
 }
 
@@ -114,9 +115,9 @@ export class KafkaBus implements Bus {
       groupId: options.groupId,
       maxWaitTimeInMs: this.opts.fetchMaxWaitMs,
       minBytes: 1,
-      sessionTimeout: 30_000,
+      sessionTimeout: this.opts.sessionTimeoutMs,
       rebalanceTimeout: 60_000,
-      heartbeatInterval: 3_000,
+      heartbeatInterval: Math.max(500, Math.floor(this.opts.sessionTimeoutMs / 10)),
       allowAutoTopicCreation: false,
       retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: Number.MAX_SAFE_INTEGER },
     });

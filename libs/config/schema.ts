@@ -80,6 +80,8 @@ export const configSchema = z.object({
       replicationFactor: z.preprocess(fromEnvString, z.number().int().positive().optional()),
       produceTimeoutMs: z.preprocess(fromEnvString, z.number().int().positive().default(5_000)),
       fetchMaxWaitMs: z.preprocess(fromEnvString, z.number().int().positive().default(100)),
+      /** How long a silent consumer keeps its partitions; also how long a rejoin after a broker restart can wait. */
+      sessionTimeoutMs: z.preprocess(fromEnvString, z.number().int().min(6_000).default(10_000)),
     })
     .prefault({}),
   redis: z.object({ url: z.string().optional() }).prefault({}),

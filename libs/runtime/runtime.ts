@@ -44,6 +44,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
         logger,
         produceTimeoutMs: config.kafka.produceTimeoutMs,
         fetchMaxWaitMs: config.kafka.fetchMaxWaitMs,
+        sessionTimeoutMs: config.kafka.sessionTimeoutMs,
         replicationFactor: config.kafka.replicationFactor,
       });
   const store: Store = embedded ? new MemoryStore(storeOptions) : new RedisStore(config.redis.url ?? '', storeOptions, logger);

@@ -27,6 +27,7 @@ export async function startResults(runtime: Runtime): Promise<ResultsService> {
         return;
       }
       await runtime.store.saveResult(parsed.data);
+      log.debug({ requestId: parsed.data.id, status: parsed.data.status }, 'result recorded');
     },
   });
 

@@ -1,0 +1,106 @@
+// The markdown a bench run writes next to its JSON: one section per scenario, tables only.
+import type { Memory } from './processes.ts';
+import type { InflightReport, PairedReport, RateReport, ScenarioReport } from './scenario.ts';
+
+export interface BenchReport {
+  startedAt: string;
+  durationS: number;
+  command: string;
+  machine: Record<string, string | number>;
+  options: Record<string, unknown>;
+  scenarios: ScenarioReport[];
+  failures: Array<{ scenario: string; error: string }>;
+}
+
+const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : '–');
+const mb = (v: number | undefined): string => (v !== undefined && Number.isFinite(v) ? v.toFixed(0) : '–');
+const signed = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(1)}` : '–');
+
+function errorsText(errors: Record<string, number>): string {
+  const entries = Object.entries(errors);
+  return entries.length === 0 ? '0' : entries.map(([k, n]) => `${n} × ${k}`).join(', ');
+}
+
+function memoryTable(memory: Record<string, Memory | undefined>): string[] {
+  const lines = ['| process | VmRSS MB | VmHWM MB |', '|---|---:|---:|'];
+  for (const [name, m] of Object.entries(memory)) lines.push(`| ${name} | ${mb(m?.rssMb)} | ${mb(m?.hwmMb)} |`);
+  return lines;
+}
+
+function rateSection(rate: RateReport, subject: string, baseline: string): string[] {
+  const lines = [`### ${rate.rate} requests/s offered, ${rate.pairs} pairs`, ''];
+  for (const c of rate.comparisons) {
+    lines.push(
+      `**${c.metric}** (ms; the upstream itself takes ${c.upstreamMs} ms; medians over the pairs)`,
+      '',
+      `| | ${subject} observed | ${baseline} observed | ${subject} added | ${baseline} added | ${subject} − ${baseline} | per pair |`,
+      '|---|---:|---:|---:|---:|---:|---|',
+    );
+    for (const row of c.rows) {
+      const label = row.percentile === 100 ? 'max' : `p${row.percentile}`;
+      lines.push(
+        `| ${label} | ${ms(row.subject)} | ${ms(row.baseline)} | ${ms(row.subject - c.upstreamMs)} | ${ms(row.baseline - c.upstreamMs)} | ${signed(row.difference)} | ${row.differences.map(signed).join(' ')} |`,
+      );
+    }
+    lines.push('');
+  }
+  lines.push(
+    `| | ${subject} | ${baseline} |`,
+    '|---|---:|---:|',
+    `| achieved rate /s (median) | ${rate.achievedRate[subject]?.toFixed(0)} | ${rate.achievedRate[baseline]?.toFixed(0)} |`,
+    `| errors (all runs) | ${errorsText(rate.errors[subject] ?? {})} | ${errorsText(rate.errors[baseline] ?? {})} |`,
+    `| generator send lag p99 ms (median) | ${ms(rate.sendLagP99[subject] ?? Number.NaN)} | ${ms(rate.sendLagP99[baseline] ?? Number.NaN)} |`,
+    '',
+  );
+  const last = rate.runs.at(-1);
+  if (last !== undefined) lines.push('Memory after the last run at this rate:', '', ...memoryTable(last.memory), '');
+  return lines;
+}
+
+function pairedSection(report: PairedReport): string[] {
+  const subject = report.rates[0]?.runs[0]?.target ?? 'spillway';
+  const baseline = report.rates[0]?.runs[1]?.target ?? 'floor';
+  const setup = Object.entries(report.setup).map(([k, v]) => `${k} ${v}`).join(', ');
+  return [`## ${report.scenario}`, '', report.measures, '', `Setup: ${setup}.`, '', ...report.rates.flatMap((r) => rateSection(r, subject, baseline))];
+}
+
+function inflightSection(report: InflightReport): string[] {
+  const setup = Object.entries(report.setup).map(([k, v]) => `${k} ${v}`).join(', ');
+  const lines = [
+    `## ${report.scenario}`,
+    '',
+    report.measures,
+    '',
+    `Setup: ${setup}.`,
+    '',
+    '| | in flight at sample | upstream connections open | idle RSS MB | RSS in flight MB | VmHWM MB | MB per in-flight request (total) | MB per in-flight request (above idle) | ok | errors | added p50 / p99 / max ms |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
+  ];
+  for (const t of report.targets) {
+    lines.push(
+      `| ${t.target} | ${t.inFlightAtSample} | ${t.upstreamConnections} | ${mb(t.idleRssMb)} | ${mb(t.peakRssMb)} | ${mb(t.hwmMb)} | ${t.mbPerRequestTotal.toFixed(3)} | ${t.mbPerRequestAdded.toFixed(3)} | ${t.ok} | ${errorsText(t.errors)} | ${ms(t.added.p50)} / ${ms(t.added.p99)} / ${ms(t.added.p100)} |`,
+    );
+  }
+  lines.push('');
+  for (const t of report.targets) lines.push(`Memory after the ${t.target} run:`, '', ...memoryTable(t.memory), '');
+  return lines;
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const machine = Object.entries(report.machine).map(([k, v]) => `${k}: ${v}`).join('; ');
+  const lines = [
+    `# Spillway benchmark, ${report.startedAt}`,
+    '',
+    `Command: \`${report.command}\` (${report.durationS.toFixed(0)} s)`,
+    '',
+    `Machine: ${machine}`,
+    '',
+  ];
+  for (const s of report.scenarios) {
+    if (s.kind === 'paired') lines.push(...pairedSection(s));
+    else if (s.kind === 'inflight') lines.push(...inflightSection(s));
+    else lines.push(`## ${s.scenario}`, '', s.measures, '', s.reason, '');
+  }
+  for (const f of report.failures) lines.push(`## ${f.scenario}: FAILED`, '', '```', f.error, '```', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,8 @@
+// Every scenario `npm run bench -- --scenario NAME` knows, in the order `all` runs them.
+import type { Scenario } from '../scenario.ts';
+import { batchIngest } from './batch-ingest.ts';
+import { inflight } from './inflight.ts';
+import { stream } from './stream.ts';
+import { sync } from './sync.ts';
+
+export const scenarios: readonly Scenario[] = [sync, stream, inflight, batchIngest];

@@ -1,0 +1,69 @@
+// With Kafka away, ingest answers 503 with Retry-After within its produce timeout instead of
+// hanging, and accepts requests again once the broker is back.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFakeOpenAI, type FakeOpenAI } from '#test/fakes/openai-upstream.ts';
+import { servicesEnv, startTestGateway, type TestGateway } from '#test/support/gateway.ts';
+import { startLocalServices, type LocalServices } from '#test/support/local-services.ts';
+
+describe('Kafka unavailable', () => {
+  let services: LocalServices;
+  let upstream: FakeOpenAI;
+  let gateway: TestGateway;
+
+  before(async () => {
+    services = await startLocalServices({ only: 'kafka' });
+    upstream = await startFakeOpenAI();
+    gateway = await startTestGateway({
+      mode: 'kafka',
+      kafkaBrokers: services.kafkaBrokers,
+      redisUrl: servicesEnv().redisUrl,
+      config: {
+        kafka: { produceTimeoutMs: 2_000 },
+        providers: { openai: { type: 'openai', baseUrl: upstream.url, keys: [{ key: 'sk-upstream' }], models: ['gpt-4o-mini'] } },
+      },
+    });
+  });
+
+  after(async () => {
+    await gateway?.close(1_000);
+    await upstream?.close();
+    await services?.clean();
+  });
+
+  const ask = (): Promise<Response> =>
+    fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'are you there' }] }),
+    });
+
+  it('answers while the broker is up', async () => {
+    const res = await ask();
+    assert.equal(res.status, 200);
+  });
+
+  it('answers 503 with Retry-After, in OpenAI shape, while the broker is down', async () => {
+    await services.stop('kafka');
+    const res = await ask();
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '1');
+    const body = (await res.json()) as { error: { code: string; type: string; message: string } };
+    assert.equal(body.error.code, 'bus_unavailable');
+    assert.equal(body.error.type, 'service_unavailable');
+    assert.equal(upstream.requests.length, 1, 'nothing reached the provider');
+    const ready = await fetch(`${gateway.url}/readyz`);
+    assert.equal(ready.status, 503);
+  });
+
+  it('accepts requests again once the broker is back', async () => {
+    await services.start('kafka');
+    // The client retries as Retry-After tells it to; the first tries may still meet a reconnecting producer.
+    let res = await ask();
+    for (let attempt = 0; res.status === 503 && attempt < 10; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, Number(res.headers.get('retry-after') ?? 1) * 1000));
+      res = await ask();
+    }
+    assert.equal(res.status, 200);
+  });
+});

@@ -19,16 +19,20 @@ export interface PairedRunsOptions {
 
 const settleMs = 1_000;
 
+/** Pair 0 is the discarded warm-up: JIT, pools and a freshly joined consumer group settle before pair 1. */
+const warmupRunS = 3;
+
 async function runOnce(ctx: ScenarioContext, opts: PairedRunsOptions, target: Target, pair: number): Promise<RunRecord> {
   const { options } = ctx;
+  const warmingUp = pair === 0;
   const load = startLoad({
     origin: target.origin,
     path: '/v1/chat/completions',
     body: opts.body,
     stream: opts.stream,
     rate: opts.rate,
-    warmupS: options.warmupS,
-    durationS: options.durationS,
+    warmupS: warmingUp ? 0 : options.warmupS,
+    durationS: warmingUp ? warmupRunS : options.durationS,
     connections: options.connections,
     timeoutMs: 30_000,
   });
@@ -51,7 +55,7 @@ async function runOnce(ctx: ScenarioContext, opts: PairedRunsOptions, target: Ta
   }
   const errorCount = Object.values(result.errors).reduce((a, b) => a + b, 0);
   ctx.log(
-    `  pair ${pair} ${target.name.padEnd(8)} p50 ${record.latency.p50.toFixed(1)} p99 ${record.latency.p99.toFixed(1)} max ${record.latency.p100.toFixed(1)} ms` +
+    `  ${warmingUp ? 'warm-up' : `pair ${pair}`} ${target.name.padEnd(8)} p50 ${record.latency.p50.toFixed(1)} p99 ${record.latency.p99.toFixed(1)} max ${record.latency.p100.toFixed(1)} ms` +
       (record.firstToken ? `  ttft p50 ${record.firstToken.p50.toFixed(1)} p99 ${record.firstToken.p99.toFixed(1)}` : '') +
       `  achieved ${result.achievedRate.toFixed(0)}/s  errors ${errorCount}  lag p99 ${record.sendLag.p99.toFixed(1)} ms`,
   );
@@ -62,7 +66,9 @@ async function runOnce(ctx: ScenarioContext, opts: PairedRunsOptions, target: Ta
 export async function runPairs(ctx: ScenarioContext, opts: PairedRunsOptions): Promise<RateReport> {
   const runs: RunRecord[] = [];
   const pairs: Array<{ subject: RunRecord; baseline: RunRecord }> = [];
-  ctx.log(`rate ${opts.rate}/s: ${ctx.options.pairs} pairs of ${ctx.options.warmupS}+${ctx.options.durationS} s (${opts.subject.name} then ${opts.baseline.name})`);
+  ctx.log(`rate ${opts.rate}/s: a ${warmupRunS} s warm-up each, then ${ctx.options.pairs} pairs of ${ctx.options.warmupS}+${ctx.options.durationS} s (${opts.subject.name} then ${opts.baseline.name})`);
+  await runOnce(ctx, opts, opts.subject, 0);
+  await runOnce(ctx, opts, opts.baseline, 0);
   for (let pair = 1; pair <= ctx.options.pairs; pair++) {
     const subject = await runOnce(ctx, opts, opts.subject, pair);
     const baseline = await runOnce(ctx, opts, opts.baseline, pair);

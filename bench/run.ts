@@ -1,5 +1,5 @@
 // npm run bench -- [--scenario sync|stream|inflight|batch-ingest|all] [--rates 500,1000]
-//   [--duration 8] [--warmup 2] [--pairs 5] [--connections 512] [--out bench/results]
+//   [--duration 6] [--warmup 2] [--pairs 5] [--connections 512] [--out bench/results]
 // Starts Kafka and Redis (unless KAFKA_BROKERS and REDIS_URL are set), then per scenario the fake
 // upstream, Spillway and the floor proxy; measures; stops every process it started, on error and
 // on Ctrl-C too; writes bench-<time>.json and .md (and latest.*) to --out.
@@ -21,7 +21,7 @@ const usage = `Usage: npm run bench -- [options]
   --scenario NAME    ${[...scenarios.map((s) => s.name), 'all'].join(' | ')} (default all)
   --rates LIST       offered requests/s for sync and stream, comma-separated
                      (default: sync 500,1000; stream 200)
-  --duration S       measured seconds per run (default 8)
+  --duration S       measured seconds per run (default 6)
   --warmup S         unrecorded seconds before each run (default 2)
   --pairs N          Spillway/floor pairs per rate, run interleaved (default 5)
   --connections N    client connections per target (default 512)
@@ -65,7 +65,7 @@ function parseOptions(argv: string[]): { names: string[]; options: BenchOptions;
     out: path.resolve(values.out),
     options: {
       rates,
-      durationS: positive('duration', values.duration, 8),
+      durationS: positive('duration', values.duration, 6),
       warmupS: values.warmup === '0' ? 0 : positive('warmup', values.warmup, 2),
       pairs: Math.round(positive('pairs', values.pairs, 5)),
       connections: Math.round(positive('connections', values.connections, 512)),

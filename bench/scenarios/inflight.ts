@@ -14,7 +14,7 @@ const rampRate = 1_000;
 const workerConcurrency = 6_000;
 const sampleEveryMs = 250;
 // Give up on a request well after it should have finished; a long queue inside the target shows as timeouts.
-const timeoutMs = upstreamLatencyMs + 30_000;
+const timeoutMs = upstreamLatencyMs + 15_000;
 const body = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] });
 
 async function measure(ctx: ScenarioContext, target: Target, upstream: Upstream, extra: Record<string, number>): Promise<InflightTargetReport> {

@@ -48,20 +48,32 @@ export class KafkaBus implements Bus {
   }
 
   async ensureTopics(topics: TopicSpec[]): Promise<void> {
-    const admin = this.kafka.admin();
+    const admin = this.kafka.admin({ retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 10 } });
     await admin.connect();
     try {
-      const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((t) => !existing.has(t.name));
-      if (missing.length > 0) {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((t) => ({
-            topic: t.name,
-            numPartitions: t.partitions,
-            ...(this.opts.replicationFactor ? { replicationFactor: this.opts.replicationFactor } : {}),
-          })),
-        });
+      // Creating topics races with other creators and with leader election; both settle quickly,
+      // so retry the whole check-create-wait until every topic has a leader on every partition.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const existing = new Set(await admin.listTopics());
+          const missing = topics.filter((t) => !existing.has(t.name));
+          if (missing.length > 0) {
+            await admin.createTopics({
+              waitForLeaders: true,
+              topics: missing.map((t) => ({
+                topic: t.name,
+                numPartitions: t.partitions,
+                ...(this.opts.replicationFactor ? { replicationFactor: this.opts.replicationFactor } : {}),
+              })),
+            });
+          }
+          const metadata = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.name) });
+          if (metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+          throw new Error('topic partitions have no leader yet');
+        } catch (err) {
+          if (attempt >= 20) throw err;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(100 * attempt, 1_000)));
+        }
       }
     } finally {
       await admin.disconnect();

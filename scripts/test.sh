@@ -5,7 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-node="$(scripts/node.sh --print-path)"
+node="scripts/node.sh"
 if [ ! -d node_modules ]; then
   echo "== installing dependencies (npm ci)"
   npm ci --no-audit --no-fund

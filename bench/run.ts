@@ -1,5 +1,5 @@
 // npm run bench -- [--scenario sync|stream|inflight|batch-ingest|all] [--rates 500,1000]
-//   [--duration 6] [--warmup 2] [--pairs 5] [--connections 512] [--out bench/results]
+//   [--duration 6] [--warmup 2] [--pairs 5] [--connections 512] [--out bench/results] [--spillway-bin PATH]
 // Starts Kafka and Redis (unless KAFKA_BROKERS and REDIS_URL are set), then per scenario the fake
 // upstream, Spillway and the floor proxy; measures; stops every process it started, on error and
 // on Ctrl-C too; writes bench-<time>.json and .md (and latest.*) to --out.
@@ -26,6 +26,8 @@ const usage = `Usage: npm run bench -- [options]
   --pairs N          Spillway/floor pairs per rate, run interleaved (default 5)
   --connections N    client connections per target (default 512)
   --out DIR          where JSON, markdown and process logs go (default bench/results)
+  --spillway-bin P   the spillway command to measure (default this checkout's bin/spillway);
+                     point it at another checkout to benchmark a fixed commit
 
 Kafka and Redis: uses KAFKA_BROKERS and REDIS_URL when both are set, else starts a private set.
 
@@ -51,6 +53,7 @@ function parseOptions(argv: string[]): { names: string[]; options: BenchOptions;
       pairs: { type: 'string' },
       connections: { type: 'string' },
       out: { type: 'string', default: 'bench/results' },
+      'spillway-bin': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -69,6 +72,7 @@ function parseOptions(argv: string[]): { names: string[]; options: BenchOptions;
       warmupS: values.warmup === '0' ? 0 : positive('warmup', values.warmup, 2),
       pairs: Math.round(positive('pairs', values.pairs, 5)),
       connections: Math.round(positive('connections', values.connections, 512)),
+      spillwayBin: path.resolve(values['spillway-bin'] ?? path.join(repoRoot, 'bin/spillway')),
     },
   };
 }

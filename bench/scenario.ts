@@ -12,6 +12,8 @@ export interface BenchOptions {
   pairs: number;
   /** Client connections per target for the rate-driven scenarios. */
   connections: number;
+  /** The spillway command to measure: this checkout's bin/spillway, or another checkout's (a commit under test). */
+  spillwayBin: string;
 }
 
 export interface ScenarioContext {

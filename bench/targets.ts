@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { freePort, nodeScript, repoRoot, startChild, waitForOk } from './processes.ts';
+import { freePort, nodeScript, startChild, waitForOk } from './processes.ts';
 import type { Child } from './processes.ts';
 
 export interface Services {
@@ -64,6 +64,7 @@ export function spillwayConfigYaml(opts: { upstreamUrl: string; workerConcurrenc
 }
 
 export async function startSpillway(opts: {
+  bin: string;
   upstream: Upstream;
   services: Services;
   workerConcurrency: number;
@@ -77,7 +78,7 @@ export async function startSpillway(opts: {
   const prefix = `bench${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const { child } = await startChild({
     name: `spillway-${opts.label}`,
-    command: path.join(repoRoot, 'bin/spillway'),
+    command: opts.bin,
     args: ['start'],
     env: {
       PORT: String(port),

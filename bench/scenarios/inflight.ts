@@ -72,7 +72,7 @@ async function run(ctx: ScenarioContext): Promise<InflightReport> {
   const targets: InflightTargetReport[] = [];
 
   // One target at a time, each stopped before the next starts: neither's sockets or memory blur the other's.
-  const spillway = await startSpillway({ upstream, services: ctx.services, workerConcurrency, logDir: ctx.logDir, label: 'inflight' });
+  const spillway = await startSpillway({ bin: ctx.options.spillwayBin, upstream, services: ctx.services, workerConcurrency, logDir: ctx.logDir, label: 'inflight' });
   try {
     await prime(spillway, body, 90_000);
     targets.push(await measure(ctx, spillway, upstream, processPids(ctx, { upstream: upstream.child })));

@@ -14,7 +14,7 @@ const body = JSON.stringify({ model: 'openai/gpt-4o-mini', stream: true, message
 
 async function run(ctx: ScenarioContext): Promise<PairedReport> {
   const upstream = await startUpstream({ latencyMs: upstreamLatencyMs, tokenIntervalMs, logDir: ctx.logDir, label: 'stream' });
-  const spillway = await startSpillway({ upstream, services: ctx.services, workerConcurrency: 1024, logDir: ctx.logDir, label: 'stream' });
+  const spillway = await startSpillway({ bin: ctx.options.spillwayBin, upstream, services: ctx.services, workerConcurrency: 1024, logDir: ctx.logDir, label: 'stream' });
   const floor = await startFloor({ upstream, logDir: ctx.logDir, label: 'stream' });
   await prime(spillway, body, 60_000);
   await prime(floor, body, 10_000);

@@ -11,7 +11,7 @@ const body = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'u
 
 async function run(ctx: ScenarioContext): Promise<PairedReport> {
   const upstream = await startUpstream({ latencyMs: upstreamLatencyMs, tokenIntervalMs: 0, logDir: ctx.logDir, label: 'sync' });
-  const spillway = await startSpillway({ upstream, services: ctx.services, workerConcurrency: 1024, logDir: ctx.logDir, label: 'sync' });
+  const spillway = await startSpillway({ bin: ctx.options.spillwayBin, upstream, services: ctx.services, workerConcurrency: 1024, logDir: ctx.logDir, label: 'sync' });
   const floor = await startFloor({ upstream, logDir: ctx.logDir, label: 'sync' });
   await prime(spillway, body, 60_000);
   await prime(floor, body, 10_000);

@@ -69,7 +69,7 @@ export const configSchema = z.object({
     .object({
       port: z.preprocess(fromEnvString, z.number().int().min(0).max(65535).default(8082)),
       concurrency: z.preprocess(fromEnvString, z.number().int().positive().default(256)),
-      claimLeaseMs: z.preprocess(fromEnvString, z.number().int().positive().default(30_000)),
+      claimLeaseMs: z.preprocess(fromEnvString, z.number().int().min(1_000).default(10_000)),
     })
     .prefault({}),
   kafka: z
@@ -85,6 +85,9 @@ export const configSchema = z.object({
     })
     .prefault({}),
   redis: z.object({ url: z.string().optional() }).prefault({}),
+  idempotency: z
+    .object({ windowSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(24 * 3600)) })
+    .prefault({}),
   streams: z.object({ replayTtlSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(3600)) }).prefault({}),
   defaults: z
     .object({

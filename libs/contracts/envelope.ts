@@ -16,11 +16,7 @@ export const requestEnvelopeSchema = z.object({
   operation: z.literal('chat'),
   body: chatRequestSchema,
   route: z.object({ model: z.string().min(1), fallbacks: z.array(z.string()).default([]) }),
-  reply: z.object({
-    mode: replyModeSchema,
-    /** The ingest instance waiting for live events; absent when nobody waits live. */
-    to: z.string().optional(),
-  }),
+  reply: z.object({ mode: replyModeSchema }),
   acceptedAt: z.number().int(),
   deadline: z.number().int(),
   priority: z.enum(['interactive', 'batch']).default('interactive'),

@@ -1,7 +1,7 @@
 // The in-memory store of the embedded default: the same interface, gone when the process ends.
 import { EventEmitter } from 'node:events';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
-import type { PublishTarget, RequestState, Store, StoreOptions } from './store.ts';
+import type { IdempotencyBinding, PublishOptions, RequestState, Store, StoreOptions } from './store.ts';
 
 interface Expiring<T> {
   value: T;
@@ -14,6 +14,7 @@ export class MemoryStore implements Store {
   private readonly states = new Map<string, Expiring<RequestState>>();
   private readonly claims = new Map<string, Expiring<string>>();
   private readonly replays = new Map<string, Expiring<LiveEvent[]>>();
+  private readonly idempotency = new Map<string, Expiring<IdempotencyBinding>>();
   private readonly live = new EventEmitter();
   private readonly opts: StoreOptions;
   private readonly sweeper: NodeJS.Timeout;
@@ -25,29 +26,35 @@ export class MemoryStore implements Store {
     this.sweeper.unref();
   }
 
-  async publish(event: LiveEvent, target: PublishTarget): Promise<void> {
-    if (target.replay) this.appendReplay(event);
-    if (target.replyTo) this.live.emit(target.replyTo, event);
+  async publish(event: LiveEvent, opts: PublishOptions): Promise<void> {
+    if (opts.replay) this.appendReplay(event);
+    this.live.emit(event.id, event);
   }
 
-  async finish(result: ResultEnvelope, event: LiveEvent, target: PublishTarget): Promise<void> {
+  async finish(result: ResultEnvelope, event: LiveEvent, opts: PublishOptions): Promise<void> {
     await this.saveResult(result);
     this.states.delete(result.id);
-    await this.publish(event, target);
+    await this.publish(event, opts);
   }
 
   private appendReplay(event: LiveEvent): void {
     const entry = this.replays.get(event.id) ?? { value: [], expiresAt: 0 };
+    const last = entry.value.at(-1);
+    if (last && last.seq >= event.seq) throw new Error(`event ${event.seq} of ${event.id} is not after ${last.seq}`);
     entry.value.push(event);
     entry.expiresAt = Date.now() + this.opts.replayTtlSeconds * 1000;
     this.replays.set(event.id, entry);
   }
 
-  async subscribeInstance(instanceId: string, onEvent: (event: LiveEvent) => void): Promise<() => Promise<void>> {
-    this.live.on(instanceId, onEvent);
+  async follow(id: string, onEvent: (event: LiveEvent) => void): Promise<() => Promise<void>> {
+    this.live.on(id, onEvent);
     return async () => {
-      this.live.off(instanceId, onEvent);
+      this.live.off(id, onEvent);
     };
+  }
+
+  async readEvents(id: string, afterSeq: number): Promise<LiveEvent[]> {
+    return (fresh(this.replays, id) ?? []).filter((e) => e.seq > afterSeq);
   }
 
   async saveResult(result: ResultEnvelope): Promise<void> {
@@ -59,6 +66,7 @@ export class MemoryStore implements Store {
   }
 
   async setState(id: string, state: RequestState): Promise<void> {
+    if (state === 'accepted' && fresh(this.states, id)) return;
     this.states.set(id, { value: state, expiresAt: Date.now() + this.opts.resultTtlSeconds * 1000 });
   }
 
@@ -82,6 +90,21 @@ export class MemoryStore implements Store {
     if (fresh(this.claims, id) === owner) this.claims.delete(id);
   }
 
+  async bindIdempotencyKey(key: string, binding: IdempotencyBinding, ttlSeconds: number): Promise<IdempotencyBinding | undefined> {
+    const existing = fresh(this.idempotency, key);
+    if (existing) return existing;
+    this.idempotency.set(key, { value: binding, expiresAt: Date.now() + ttlSeconds * 1000 });
+    return undefined;
+  }
+
+  async updateIdempotencyKey(key: string, binding: IdempotencyBinding, ttlSeconds: number): Promise<void> {
+    this.idempotency.set(key, { value: binding, expiresAt: Date.now() + ttlSeconds * 1000 });
+  }
+
+  async releaseIdempotencyKey(key: string, requestId: string): Promise<void> {
+    if (fresh(this.idempotency, key)?.requestId === requestId) this.idempotency.delete(key);
+  }
+
   async ready(): Promise<boolean> {
     return true;
   }
@@ -93,7 +116,7 @@ export class MemoryStore implements Store {
 
   private sweep(): void {
     const now = Date.now();
-    for (const map of [this.results, this.states, this.claims, this.replays] as Map<string, Expiring<unknown>>[]) {
+    for (const map of [this.results, this.states, this.claims, this.replays, this.idempotency] as Map<string, Expiring<unknown>>[]) {
       for (const [key, entry] of map) if (entry.expiresAt <= now) map.delete(key);
     }
   }

@@ -1,9 +1,10 @@
 // The Redis store. Commands issued in the same tick share one round trip (auto-pipelining);
-// live events go out by PUBLISH on the waiting instance's channel, plus XADD for replay.
+// live events go out by PUBLISH on the request's own channel, plus XADD for replay. One
+// subscriber connection carries every channel this process follows.
 import { Redis } from 'ioredis';
 import { liveEventSchema, resultEnvelopeSchema, type LiveEvent, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
-import { storeKeys, type PublishTarget, type RequestState, type Store, type StoreOptions } from './store.ts';
+import { idempotencyBindingSchema, storeKeys, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
 
 const replayMaxLen = 10_000;
 
@@ -18,6 +19,7 @@ export class RedisStore implements Store {
   private readonly keys: ReturnType<typeof storeKeys>;
   private readonly opts: StoreOptions;
   private readonly log: Logger;
+  private readonly followers = new Map<string, Set<(event: LiveEvent) => void>>();
 
   constructor(url: string, opts: StoreOptions, logger: Logger) {
     this.opts = opts;
@@ -27,22 +29,22 @@ export class RedisStore implements Store {
     this.client.on('error', (err: Error) => this.log.warn({ err: err.message }, 'redis connection error'));
   }
 
-  async publish(event: LiveEvent, target: PublishTarget): Promise<void> {
+  async publish(event: LiveEvent, opts: PublishOptions): Promise<void> {
     const payload = JSON.stringify(event);
     const pipeline = this.client.pipeline();
-    if (target.replay) this.appendReplay(pipeline, event, payload);
-    if (target.replyTo) pipeline.publish(this.keys.reply(target.replyTo), payload);
+    if (opts.replay) this.appendReplay(pipeline, event, payload);
+    pipeline.publish(this.keys.live(event.id), payload);
     await execOrThrow(pipeline);
   }
 
-  async finish(result: ResultEnvelope, event: LiveEvent, target: PublishTarget): Promise<void> {
+  async finish(result: ResultEnvelope, event: LiveEvent, opts: PublishOptions): Promise<void> {
     const payload = JSON.stringify(event);
-    const pipeline = this.client.multi();
-    pipeline.set(this.keys.result(result.id), JSON.stringify(result), 'EX', this.opts.resultTtlSeconds);
-    pipeline.del(this.keys.state(result.id));
-    if (target.replay) this.appendReplay(pipeline, event, payload);
-    if (target.replyTo) pipeline.publish(this.keys.reply(target.replyTo), payload);
-    await execOrThrow(pipeline);
+    const transaction = this.client.multi();
+    transaction.set(this.keys.result(result.id), JSON.stringify(result), 'EX', this.opts.resultTtlSeconds);
+    transaction.del(this.keys.state(result.id));
+    if (opts.replay) this.appendReplay(transaction, event, payload);
+    transaction.publish(this.keys.live(event.id), payload);
+    await execOrThrow(transaction);
   }
 
   private appendReplay(pipeline: ReturnType<Redis['pipeline']>, event: LiveEvent, payload: string): void {
@@ -51,23 +53,51 @@ export class RedisStore implements Store {
     pipeline.expire(key, this.opts.replayTtlSeconds);
   }
 
-  async subscribeInstance(instanceId: string, onEvent: (event: LiveEvent) => void): Promise<() => Promise<void>> {
-    this.subscriber ??= this.client.duplicate({ enableAutoPipelining: false });
-    const sub = this.subscriber;
-    sub.on('error', (err: Error) => this.log.warn({ err: err.message }, 'redis subscriber connection error'));
-    const channel = this.keys.reply(instanceId);
-    const listener = (ch: string, message: string): void => {
-      if (ch !== channel) return;
-      const parsed = liveEventSchema.safeParse(JSON.parse(message));
-      if (parsed.success) onEvent(parsed.data);
-      else this.log.error({ issues: parsed.error.issues }, 'dropped a malformed live event');
-    };
-    sub.on('message', listener);
-    await sub.subscribe(channel);
+  async follow(id: string, onEvent: (event: LiveEvent) => void): Promise<() => Promise<void>> {
+    const sub = this.subscriberConnection();
+    const channel = this.keys.live(id);
+    let handlers = this.followers.get(channel);
+    const first = !handlers;
+    if (!handlers) {
+      handlers = new Set();
+      this.followers.set(channel, handlers);
+    }
+    handlers.add(onEvent);
+    if (first) await sub.subscribe(channel);
     return async () => {
-      sub.off('message', listener);
-      await sub.unsubscribe(channel);
+      const set = this.followers.get(channel);
+      if (!set?.delete(onEvent) || set.size > 0) return;
+      this.followers.delete(channel);
+      await sub.unsubscribe(channel).catch(() => undefined);
     };
+  }
+
+  private subscriberConnection(): Redis {
+    if (this.subscriber) return this.subscriber;
+    const sub = this.client.duplicate({ enableAutoPipelining: false });
+    sub.on('error', (err: Error) => this.log.warn({ err: err.message }, 'redis subscriber connection error'));
+    sub.on('message', (channel: string, message: string) => {
+      const handlers = this.followers.get(channel);
+      if (!handlers) return;
+      const parsed = liveEventSchema.safeParse(safeJson(message));
+      if (!parsed.success) {
+        this.log.error({ channel }, 'dropped a malformed live event');
+        return;
+      }
+      for (const handler of handlers) handler(parsed.data);
+    });
+    this.subscriber = sub;
+    return sub;
+  }
+
+  async readEvents(id: string, afterSeq: number): Promise<LiveEvent[]> {
+    const entries = await this.client.xrange(this.keys.events(id), `(${afterSeq}-0`, '+');
+    const events: LiveEvent[] = [];
+    for (const [, fields] of entries) {
+      const parsed = liveEventSchema.safeParse(safeJson(fields[1] ?? ''));
+      if (parsed.success) events.push(parsed.data);
+    }
+    return events;
   }
 
   async saveResult(result: ResultEnvelope): Promise<void> {
@@ -81,7 +111,9 @@ export class RedisStore implements Store {
   }
 
   async setState(id: string, state: RequestState): Promise<void> {
-    await this.client.set(this.keys.state(id), state, 'EX', this.opts.resultTtlSeconds);
+    // 'accepted' never overwrites 'running': ingest's write can land after the worker started.
+    if (state === 'accepted') await this.client.set(this.keys.state(id), state, 'EX', this.opts.resultTtlSeconds, 'NX');
+    else await this.client.set(this.keys.state(id), state, 'EX', this.opts.resultTtlSeconds);
   }
 
   async getState(id: string): Promise<RequestState | undefined> {
@@ -101,6 +133,24 @@ export class RedisStore implements Store {
     await this.client.eval(releaseScript, 1, this.keys.claim(id), owner);
   }
 
+  async bindIdempotencyKey(key: string, binding: IdempotencyBinding, ttlSeconds: number): Promise<IdempotencyBinding | undefined> {
+    // SET NX GET (Redis 7): binds the key or returns what it holds, in one atomic step.
+    const previous = await this.client.call('SET', this.keys.idempotency(key), JSON.stringify(binding), 'EX', String(ttlSeconds), 'NX', 'GET');
+    if (typeof previous !== 'string') return undefined;
+    const parsed = idempotencyBindingSchema.safeParse(safeJson(previous));
+    // An unreadable binding still holds the key; it is reported as one nobody can attach to.
+    return parsed.success ? parsed.data : { requestId: '', bodyHash: '', state: 'pending' };
+  }
+
+  async updateIdempotencyKey(key: string, binding: IdempotencyBinding, ttlSeconds: number): Promise<void> {
+    await this.client.set(this.keys.idempotency(key), JSON.stringify(binding), 'EX', ttlSeconds);
+  }
+
+  async releaseIdempotencyKey(key: string, requestId: string): Promise<void> {
+    const raw = await this.client.get(this.keys.idempotency(key));
+    if (raw && idempotencyBindingSchema.safeParse(safeJson(raw)).data?.requestId === requestId) await this.client.del(this.keys.idempotency(key));
+  }
+
   async ready(): Promise<boolean> {
     try {
       return (await this.client.ping()) === 'PONG';
@@ -111,6 +161,14 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     await Promise.all([this.client.quit().catch(() => undefined), this.subscriber?.quit().catch(() => undefined)]);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,24 +1,35 @@
-// The fast shared state: live events, replayable token streams, result records and execution
-// claims. Redis in production, in-memory in the embedded default. Kafka stays the record.
+// The fast shared state: live events, replayable token streams, result records, execution
+// claims and idempotency keys. Redis in production, in-memory in the embedded default. Kafka
+// stays the record; everything here can be rebuilt or expires.
+import { z } from 'zod';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
 
 export type RequestState = 'accepted' | 'running';
 
-export interface PublishTarget {
-  /** The ingest instance waiting live, if any. */
-  replyTo?: string;
-  /** Also append to the request's replayable stream (for streams that can be resumed). */
+export interface PublishOptions {
+  /** Also append to the request's replayable stream, so a client can resume from a sequence number. */
   replay: boolean;
 }
 
+/** What an Idempotency-Key is bound to: the request it started, and the body it was sent with. */
+export const idempotencyBindingSchema = z.object({
+  requestId: z.string(),
+  bodyHash: z.string(),
+  /** 'pending' until Kafka has acknowledged the request. */
+  state: z.enum(['pending', 'accepted']),
+});
+export type IdempotencyBinding = z.infer<typeof idempotencyBindingSchema>;
+
 export interface Store {
   readonly durable: boolean;
-  /** Publishes one live event; events of one request are delivered in publish order. */
-  publish(event: LiveEvent, target: PublishTarget): Promise<void>;
-  /** Records the result, then publishes its terminal event, so no waiter sees an answer that is not stored. */
-  finish(result: ResultEnvelope, event: LiveEvent, target: PublishTarget): Promise<void>;
-  /** Delivers every live event addressed to this ingest instance. Returns the unsubscribe. */
-  subscribeInstance(instanceId: string, onEvent: (event: LiveEvent) => void): Promise<() => Promise<void>>;
+  /** Publishes one live event on the request's channel; a request's events arrive in publish order. */
+  publish(event: LiveEvent, opts: PublishOptions): Promise<void>;
+  /** Records the result, then publishes its terminal event, so no follower sees an answer that is not stored. */
+  finish(result: ResultEnvelope, event: LiveEvent, opts: PublishOptions): Promise<void>;
+  /** Delivers the request's live events from the moment this resolves. Returns the unfollow. */
+  follow(id: string, onEvent: (event: LiveEvent) => void): Promise<() => Promise<void>>;
+  /** The replayable events of a request with a sequence number above `afterSeq`, in order. */
+  readEvents(id: string, afterSeq: number): Promise<LiveEvent[]>;
 
   saveResult(result: ResultEnvelope): Promise<void>;
   getResult(id: string): Promise<ResultEnvelope | undefined>;
@@ -29,6 +40,13 @@ export interface Store {
   claim(id: string, owner: string, leaseMs: number): Promise<boolean>;
   renewClaim(id: string, owner: string, leaseMs: number): Promise<boolean>;
   releaseClaim(id: string, owner: string): Promise<void>;
+
+  /** Binds the key if it is free and returns undefined; otherwise returns the binding it already has. */
+  bindIdempotencyKey(key: string, binding: IdempotencyBinding, ttlSeconds: number): Promise<IdempotencyBinding | undefined>;
+  /** Overwrites the binding (pending → accepted), keeping it for ttlSeconds. */
+  updateIdempotencyKey(key: string, binding: IdempotencyBinding, ttlSeconds: number): Promise<void>;
+  /** Frees the key if it is still bound to this request (its acceptance failed). */
+  releaseIdempotencyKey(key: string, requestId: string): Promise<void>;
 
   ready(): Promise<boolean>;
   close(): Promise<void>;
@@ -45,13 +63,15 @@ export function storeKeys(prefix: string): {
   state: (id: string) => string;
   claim: (id: string) => string;
   events: (id: string) => string;
-  reply: (instanceId: string) => string;
+  live: (id: string) => string;
+  idempotency: (key: string) => string;
 } {
   return {
     result: (id) => `${prefix}:result:${id}`,
     state: (id) => `${prefix}:state:${id}`,
     claim: (id) => `${prefix}:claim:${id}`,
     events: (id) => `${prefix}:events:${id}`,
-    reply: (instanceId) => `${prefix}:reply:${instanceId}`,
+    live: (id) => `${prefix}:live:${id}`,
+    idempotency: (key) => `${prefix}:idem:${key}`,
   };
 }

@@ -1,34 +1,35 @@
-// The ingest service: authenticates (later), validates, assigns the request id and deadline,
-// produces the envelope to Kafka, and relays the live answer to the waiting client. It listens
-// on its own instance channel before producing, so no event can arrive unheard.
+// The ingest service: validates, assigns the request id and deadline, produces the envelope to
+// Kafka, and relays the live answer to the waiting client. It follows the request's live channel
+// before producing, so no event can go unheard.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { chatRequestSchema } from '#libs/contracts/chat.ts';
-import { envelopeVersion, type LiveEvent, type RequestEnvelope } from '#libs/contracts/envelope.ts';
+import { envelopeVersion, type LiveEvent, type ReplyMode, type RequestEnvelope } from '#libs/contracts/envelope.ts';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
 import { newRequestId } from '#libs/contracts/request-id.ts';
 import { BusUnavailableError } from '#libs/bus/bus.ts';
 import { instanceId, type Runtime } from '#libs/runtime/runtime.ts';
 import { parseOrThrow } from './validate.ts';
 import { SyncWaiter, StreamWaiter, answerBody, answerHeaders, type Waiter } from './relay.ts';
+import { bindOrFind, idempotencyKeyOf, type IdempotencyClaim } from './idempotency.ts';
 
 export interface IngestService {
   id: string;
   register(app: FastifyInstance): void;
-  /** Requests whose answer this instance is still waiting for. */
+  /** Requests whose answer this instance is still relaying. */
   waiting(): number;
   close(): Promise<void>;
 }
 
-/** How long past the deadline a synchronous client waits for the worker's own deadline result. */
+/** How long past the deadline a client waits for the worker's own deadline result. */
 const deadlineGraceMs = 1_000;
 const timeoutHeader = 'x-spillway-timeout-ms';
+const tenant = 'default';
 
 export async function startIngest(runtime: Runtime): Promise<IngestService> {
   const id = instanceId('ingest');
   const log = runtime.logger.child({ service: 'ingest', instance: id });
-  const waiters = new Map<string, Waiter>();
-  const unsubscribe = await runtime.store.subscribeInstance(id, (event: LiveEvent) => waiters.get(event.id)?.onEvent(event));
-  const { config, registry, metrics } = runtime;
+  const { config, registry, metrics, store } = runtime;
+  let waiting = 0;
 
   function deadlineFor(req: FastifyRequest, now: number): number {
     const raw = req.headers[timeoutHeader];
@@ -40,8 +41,8 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     return now + ms;
   }
 
-  async function accept(envelope: RequestEnvelope, waiter: Waiter): Promise<() => void> {
-    waiters.set(envelope.id, waiter);
+  /** Produces the envelope; only Kafka's acknowledgement makes the request accepted. */
+  async function produce(envelope: RequestEnvelope, idempotency: IdempotencyClaim | undefined): Promise<void> {
     try {
       await runtime.bus.produce(envelope.priority === 'batch' ? runtime.topics.batch : runtime.topics.interactive, [
         {
@@ -51,7 +52,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
         },
       ]);
     } catch (err) {
-      waiters.delete(envelope.id);
+      if (idempotency) await store.releaseIdempotencyKey(idempotency.key, envelope.id).catch(() => undefined);
       if (!(err instanceof BusUnavailableError)) throw err;
       log.error({ requestId: envelope.id, err: err.message }, 'request not accepted: Kafka unavailable');
       throw new GatewayError(503, 'The gateway cannot accept requests right now: its message bus is unavailable. Retry after a moment.', {
@@ -60,12 +61,67 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
         headers: { 'retry-after': '1', 'x-request-id': envelope.id },
       });
     }
-    runtime.store.setState(envelope.id, 'accepted').catch((err: unknown) => log.warn({ err, requestId: envelope.id }, 'could not record the accepted state'));
-    const timer = setTimeout(() => waiter.onDeadline(), Math.max(0, envelope.deadline - Date.now()) + deadlineGraceMs);
-    return () => {
+    const accepted = [store.setState(envelope.id, 'accepted')];
+    if (idempotency) {
+      accepted.push(store.updateIdempotencyKey(idempotency.key, { requestId: envelope.id, bodyHash: idempotency.bodyHash, state: 'accepted' }, config.idempotency.windowSeconds));
+    }
+    Promise.all(accepted).catch((err: unknown) => log.warn({ err, requestId: envelope.id }, 'could not record the accepted state'));
+  }
+
+  /**
+   * Relays one request's answer to this HTTP exchange: follows its live channel, runs `start`
+   * (producing it, for a new request), then, when attaching to a request already under way,
+   * catches up from the stored result or the replay stream before taking live events.
+   */
+  async function relay(requestId: string, mode: ReplyMode, deadline: number, reply: FastifyReply, start: () => Promise<void>, catchUp: boolean): Promise<unknown> {
+    let release = (): void => undefined;
+    const waiter: Waiter & { done?: Promise<unknown> } =
+      mode === 'stream'
+        ? new StreamWaiter(reply.raw, requestId, (status) => {
+            release();
+            metrics.httpRequests.inc({ route: '/v1/chat/completions', status: String(status) });
+          })
+        : new SyncWaiter();
+    let buffered: LiveEvent[] | undefined = catchUp ? [] : undefined;
+    const unfollow = await store.follow(requestId, (event) => (buffered ? buffered.push(event) : waiter.onEvent(event)));
+    waiting++;
+    const timer = setTimeout(() => waiter.onDeadline(), Math.max(0, deadline - Date.now()) + deadlineGraceMs);
+    let released = false;
+    release = () => {
+      if (released) return;
+      released = true;
+      waiting--;
       clearTimeout(timer);
-      waiters.delete(envelope.id);
+      unfollow().catch(() => undefined);
     };
+    try {
+      await start();
+      if (buffered) {
+        const result = await store.getResult(requestId);
+        const history = mode === 'stream' ? await store.readEvents(requestId, 0) : [];
+        for (const event of history) waiter.onEvent(event);
+        if (result) waiter.onEvent({ id: requestId, seq: Number.MAX_SAFE_INTEGER, type: result.status === 'succeeded' ? 'done' : 'error', data: result });
+        const live = buffered;
+        buffered = undefined;
+        for (const event of live) waiter.onEvent(event);
+      }
+    } catch (err) {
+      release();
+      throw err;
+    }
+
+    if (waiter instanceof StreamWaiter) {
+      reply.hijack();
+      // A client that goes away does not cancel the generation; its result stays retrievable by id.
+      reply.raw.on('close', release);
+      return reply;
+    }
+    const outcome = await (waiter as SyncWaiter).done;
+    release();
+    if (outcome === 'deadline') {
+      throw new GatewayError(504, 'The request did not complete before its deadline.', { code: 'deadline_exceeded', headers: { 'x-request-id': requestId } });
+    }
+    return reply.status(outcome.httpStatus).headers(answerHeaders(requestId, outcome)).send(answerBody(outcome));
   }
 
   async function chatCompletions(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -74,47 +130,36 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       throw new GatewayError(404, `The model \`${body.model}\` does not exist or no configured provider serves it.`, { code: 'model_not_found', param: 'model' });
     }
     const now = Date.now();
+    const deadline = deadlineFor(req, now);
+    const mode: ReplyMode = body.stream ? 'stream' : 'sync';
     const requestId = newRequestId(now);
-    const mode = body.stream ? 'stream' : 'sync';
+    const idempotency = idempotencyKeyOf(req, tenant, body);
+    if (idempotency) {
+      const existing = await bindOrFind(store, idempotency, requestId, Math.ceil((config.kafka.produceTimeoutMs * 2) / 1000));
+      if (existing) {
+        log.info({ requestId: existing }, 'Idempotency-Key names an accepted request; answering from it');
+        return relay(existing, mode, deadline, reply, async () => undefined, true);
+      }
+    }
     const envelope: RequestEnvelope = {
       v: envelopeVersion,
       id: requestId,
-      tenant: 'default',
+      tenant,
       operation: 'chat',
       body,
       route: { model: body.model, fallbacks: body.fallbacks ?? [] },
-      reply: { mode, to: id },
+      reply: { mode },
       acceptedAt: now,
-      deadline: deadlineFor(req, now),
+      deadline,
       priority: 'interactive',
+      ...(idempotency ? { idempotencyKey: idempotency.key } : {}),
     };
-
-    if (mode === 'stream') {
-      let release = (): void => undefined;
-      const waiter = new StreamWaiter(reply.raw, requestId, (status) => {
-        release();
-        metrics.httpRequests.inc({ route: '/v1/chat/completions', status: String(status) });
-      });
-      release = await accept(envelope, waiter);
-      reply.hijack();
-      // A client that goes away does not cancel the generation; its result stays retrievable by id.
-      reply.raw.on('close', release);
-      return reply;
-    }
-
-    const waiter = new SyncWaiter();
-    const release = await accept(envelope, waiter);
-    const outcome = await waiter.done;
-    release();
-    if (outcome === 'deadline') {
-      throw new GatewayError(504, 'The request did not complete before its deadline.', { code: 'deadline_exceeded', headers: { 'x-request-id': requestId } });
-    }
-    return reply.status(outcome.httpStatus).headers(answerHeaders(requestId, outcome)).send(answerBody(outcome));
+    return relay(requestId, mode, deadline, reply, () => produce(envelope, idempotency), false);
   }
 
   return {
     id,
-    waiting: () => waiters.size,
+    waiting: () => waiting,
     register(app) {
       app.post('/v1/chat/completions', chatCompletions);
       const models = () => registry.listModels().map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.owned_by }));
@@ -125,8 +170,6 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
         return model;
       });
     },
-    async close() {
-      await unsubscribe();
-    },
+    async close() {},
   };
 }

@@ -1,7 +1,7 @@
 // Executes one request envelope: skip if already answered, claim it, call the provider
 // (streaming deltas live), record the result in Redis, then in Kafka. The offset is committed
 // by the consumer only after this returns, so a crash anywhere here means a redelivery.
-import type { ChatChunk } from '#libs/contracts/chat.ts';
+import { chatChunkSchema, type ChatChunk } from '#libs/contracts/chat.ts';
 import { requestEnvelopeSchema, type Attempt, type FailureClass, type LiveEvent, type RequestEnvelope, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { classify } from '#libs/routing/classify.ts';
 import { failureResponse, type FailureResponse } from '#libs/routing/failure-response.ts';
@@ -39,7 +39,17 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
       await publishResult(ctx, envelope, existing, { replay: false, seq: 0 });
       return;
     }
-    if (await ctx.store.claim(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs)) break;
+    const [claimed, state] = await Promise.all([ctx.store.claim(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs), ctx.store.getState(envelope.id)]);
+    if (claimed && state === 'running' && envelope.reply.mode === 'stream') {
+      // An earlier execution died mid-stream: its tokens may have reached the client already.
+      try {
+        await finishInterruptedStream(ctx, envelope);
+      } finally {
+        await ctx.store.releaseClaim(envelope.id, ctx.workerId).catch(() => undefined);
+      }
+      return;
+    }
+    if (claimed) break;
     // Another worker holds a live claim: wait for its answer rather than pay for a second one.
     log.info('request is claimed by another worker; waiting for its result');
     await new Promise((resolve) => setTimeout(resolve, claimPollMs));
@@ -50,7 +60,7 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
   }, Math.max(1_000, Math.floor(ctx.config.worker.claimLeaseMs / 3)));
   try {
     const { result, deltas } = await execute(ctx, envelope);
-    await publishResult(ctx, envelope, result, { replay: envelope.reply.mode === 'stream', seq: deltas + 1 });
+    await publishResult(ctx, envelope, result, { replay: envelope.reply.mode !== 'sync', seq: deltas + 1 });
     log.info({ status: result.status, httpStatus: result.httpStatus, provider: result.provider, model: result.model, attempts: result.attempts.length }, 'request completed');
   } finally {
     clearInterval(renew);
@@ -61,8 +71,27 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
 /** Stores the result and tells the waiter (Redis), then appends it to the durable record (Kafka). */
 async function publishResult(ctx: WorkerContext, envelope: RequestEnvelope, result: ResultEnvelope, opts: { replay: boolean; seq: number }): Promise<void> {
   const event: LiveEvent = { id: envelope.id, seq: opts.seq, type: result.status === 'succeeded' ? 'done' : 'error', data: result };
-  await ctx.store.finish(result, event, { replyTo: envelope.reply.to, replay: opts.replay });
+  await ctx.store.finish(result, event, { replay: opts.replay });
   await ctx.bus.produce(ctx.topics.results, [{ key: envelope.id, value: JSON.stringify(result), headers: { 'spillway-request-id': envelope.id } }]);
+}
+
+/**
+ * Ends a stream whose previous executor died. If its events already hold the whole answer, that
+ * answer is the result; otherwise the stream ends with an explicit error, never a silent cut.
+ */
+async function finishInterruptedStream(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void> {
+  const events = await ctx.store.readEvents(envelope.id, 0);
+  const deltas = events.filter((e) => e.type === 'delta');
+  const assembler = new StreamAssembler();
+  for (const e of deltas) assembler.add(chatChunkSchema.parse(e.data));
+  const base = { v: envelopeVersion, id: envelope.id, acceptedAt: envelope.acceptedAt } as const;
+  const completion = assembler.completion();
+  const complete = deltas.length > 0 && completion.choices.length > 0 && completion.choices.every((c) => c.finish_reason);
+  const result: ResultEnvelope = complete
+    ? { ...base, status: 'succeeded', httpStatus: 200, response: completion, usage: assembler.getUsage(), attempts: [], completedAt: Date.now() }
+    : failed(base, [], failureResponse('internal', undefined, 'the worker streaming this answer stopped before it finished'));
+  ctx.logger.warn({ requestId: envelope.id, deltas: deltas.length, complete }, 'redelivered stream whose earlier execution died; ending it');
+  await publishResult(ctx, envelope, result, { replay: true, seq: (events.at(-1)?.seq ?? 0) + 1 });
 }
 
 async function execute(ctx: WorkerContext, envelope: RequestEnvelope): Promise<{ result: ResultEnvelope; deltas: number }> {
@@ -187,7 +216,7 @@ class DeltaRelay {
       data = rest;
     }
     const event: LiveEvent = { id: this.envelope.id, seq: ++this.seq, type: 'delta', data };
-    this.pending.push(this.ctx.store.publish(event, { replyTo: this.envelope.reply.to, replay: true }));
+    this.pending.push(this.ctx.store.publish(event, { replay: true }));
   }
 
   count(): number {

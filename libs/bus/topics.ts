@@ -29,6 +29,6 @@ export function topicSpecs(config: Config): TopicSpec[] {
   ];
 }
 
-export function groupIds(prefix: string): { worker: string; results: string } {
-  return { worker: `${prefix}.worker`, results: `${prefix}.results` };
+export function groupIds(prefix: string): { worker: string; batchWorker: string; results: string } {
+  return { worker: `${prefix}.worker`, batchWorker: `${prefix}.worker.batch`, results: `${prefix}.results` };
 }

@@ -69,6 +69,8 @@ export const configSchema = z.object({
     .object({
       port: z.preprocess(fromEnvString, z.number().int().min(0).max(65535).default(8082)),
       concurrency: z.preprocess(fromEnvString, z.number().int().positive().default(256)),
+      /** Batch requests one worker runs at once; they also wait while interactive load is high. */
+      batchConcurrency: z.preprocess(fromEnvString, z.number().int().positive().default(64)),
       claimLeaseMs: z.preprocess(fromEnvString, z.number().int().min(1_000).default(10_000)),
     })
     .prefault({}),

@@ -1,8 +1,10 @@
-// The worker service: a member of the worker consumer group that executes request envelopes.
+// The worker service: executes request envelopes from two topics. Interactive requests have
+// their own consumer and concurrency; batch requests have a smaller pool and yield to
+// interactive ones, so a batch backlog does not slow interactive traffic.
 import { groupIds } from '#libs/bus/topics.ts';
-import type { Consumer } from '#libs/bus/bus.ts';
 import { instanceId, type Runtime } from '#libs/runtime/runtime.ts';
 import { handleMessage } from './execute.ts';
+import { PriorityGate } from './priority-gate.ts';
 
 export interface WorkerService {
   id: string;
@@ -14,12 +16,27 @@ export interface WorkerService {
 export async function startWorker(runtime: Runtime): Promise<WorkerService> {
   const id = instanceId('worker');
   const ctx = { ...runtime, workerId: id, logger: runtime.logger.child({ service: 'worker', workerId: id }) };
-  const consumer: Consumer = await runtime.bus.consume({
-    groupId: groupIds(runtime.config.prefix).worker,
-    topics: [runtime.topics.interactive, runtime.topics.batch],
-    concurrency: runtime.config.worker.concurrency,
-    handle: (message) => handleMessage(ctx, message),
+  const { concurrency, batchConcurrency } = runtime.config.worker;
+  const groups = groupIds(runtime.config.prefix);
+  const gate = new PriorityGate(Math.max(1, Math.floor(concurrency / 2)));
+  const interactive = await runtime.bus.consume({
+    groupId: groups.worker,
+    topics: [runtime.topics.interactive],
+    concurrency,
+    handle: (message) => gate.runInteractive(() => handleMessage(ctx, message)),
   });
-  ctx.logger.info({ concurrency: runtime.config.worker.concurrency }, 'worker consuming');
-  return { id, inFlight: () => consumer.inFlight(), stop: (graceMs) => consumer.stop(graceMs) };
+  const batch = await runtime.bus.consume({
+    groupId: groups.batchWorker,
+    topics: [runtime.topics.batch],
+    concurrency: batchConcurrency,
+    handle: (message) => gate.runBatch(() => handleMessage(ctx, message)),
+  });
+  ctx.logger.info({ concurrency, batchConcurrency }, 'worker consuming');
+  return {
+    id,
+    inFlight: () => interactive.inFlight() + batch.inFlight(),
+    stop: async (graceMs) => {
+      await Promise.all([interactive.stop(graceMs), batch.stop(graceMs)]);
+    },
+  };
 }

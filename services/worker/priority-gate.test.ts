@@ -1,0 +1,46 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { PriorityGate } from './priority-gate.ts';
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = (): void => undefined;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe('PriorityGate', () => {
+  it('runs batch work at once while interactive work is below the threshold', async () => {
+    const gate = new PriorityGate(2);
+    const hold = deferred();
+    const interactive = gate.runInteractive(() => hold.promise);
+    assert.equal(await gate.runBatch(async () => 'ran'), 'ran');
+    hold.resolve();
+    await interactive;
+  });
+
+  it('holds batch work while interactive work is at the threshold, and releases it when it drops', async () => {
+    const gate = new PriorityGate(2);
+    const holds = [deferred(), deferred()];
+    const running = holds.map((h) => gate.runInteractive(() => h.promise));
+    let started = false;
+    const batch = gate.runBatch(async () => {
+      started = true;
+    });
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.equal(started, false, 'batch waits while two interactive requests run');
+    holds[0].resolve();
+    await running[0];
+    await batch;
+    assert.equal(started, true);
+    holds[1].resolve();
+    await running[1];
+  });
+
+  it('passes interactive results and errors through', async () => {
+    const gate = new PriorityGate(1);
+    assert.equal(await gate.runInteractive(async () => 7), 7);
+    await assert.rejects(gate.runInteractive(async () => Promise.reject(new Error('boom'))), /boom/);
+    assert.equal(await gate.runBatch(async () => 'after errors the count is back to zero'), 'after errors the count is back to zero');
+  });
+});

@@ -4,9 +4,15 @@
 import { Redis } from 'ioredis';
 import { liveEventSchema, resultEnvelopeSchema, type LiveEvent, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
-import { idempotencyBindingSchema, storeKeys, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
+import { StoreUnavailableError, idempotencyBindingSchema, storeKeys, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
 
 const replayMaxLen = 10_000;
+const followTimeoutMs = 2_000;
+
+interface Follower {
+  onEvent: (event: LiveEvent) => void;
+  onResync: (() => void) | undefined;
+}
 
 // Renews or releases a claim only if this owner still holds it.
 const renewScript = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
@@ -19,7 +25,7 @@ export class RedisStore implements Store {
   private readonly keys: ReturnType<typeof storeKeys>;
   private readonly opts: StoreOptions;
   private readonly log: Logger;
-  private readonly followers = new Map<string, Set<(event: LiveEvent) => void>>();
+  private readonly followers = new Map<string, Set<Follower>>();
 
   constructor(url: string, opts: StoreOptions, logger: Logger) {
     this.opts = opts;
@@ -53,23 +59,38 @@ export class RedisStore implements Store {
     pipeline.expire(key, this.opts.replayTtlSeconds);
   }
 
-  async follow(id: string, onEvent: (event: LiveEvent) => void): Promise<() => Promise<void>> {
+  async follow(id: string, onEvent: (event: LiveEvent) => void, onResync?: () => void): Promise<() => Promise<void>> {
     const sub = this.subscriberConnection();
     const channel = this.keys.live(id);
-    let handlers = this.followers.get(channel);
-    const first = !handlers;
-    if (!handlers) {
-      handlers = new Set();
-      this.followers.set(channel, handlers);
+    const follower: Follower = { onEvent, onResync };
+    let followers = this.followers.get(channel);
+    const first = !followers;
+    if (!followers) {
+      followers = new Set();
+      this.followers.set(channel, followers);
     }
-    handlers.add(onEvent);
-    if (first) await sub.subscribe(channel);
-    return async () => {
+    followers.add(follower);
+    const unfollow = async (): Promise<void> => {
       const set = this.followers.get(channel);
-      if (!set?.delete(onEvent) || set.size > 0) return;
+      if (!set?.delete(follower) || set.size > 0) return;
       this.followers.delete(channel);
       await sub.unsubscribe(channel).catch(() => undefined);
     };
+    if (first) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          sub.subscribe(channel),
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new StoreUnavailableError(`Redis did not confirm a subscription within ${followTimeoutMs} ms`)), followTimeoutMs))),
+        ]);
+      } catch (err) {
+        await unfollow();
+        throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`Redis subscription failed: ${(err as Error).message}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return unfollow;
   }
 
   private subscriberConnection(): Redis {
@@ -77,14 +98,30 @@ export class RedisStore implements Store {
     const sub = this.client.duplicate({ enableAutoPipelining: false });
     sub.on('error', (err: Error) => this.log.warn({ err: err.message }, 'redis subscriber connection error'));
     sub.on('message', (channel: string, message: string) => {
-      const handlers = this.followers.get(channel);
-      if (!handlers) return;
+      const followers = this.followers.get(channel);
+      if (!followers) return;
       const parsed = liveEventSchema.safeParse(safeJson(message));
       if (!parsed.success) {
         this.log.error({ channel }, 'dropped a malformed live event');
         return;
       }
-      for (const handler of handlers) handler(parsed.data);
+      for (const f of followers) f.onEvent(parsed.data);
+    });
+    let connectedBefore = false;
+    sub.on('ready', () => {
+      if (!connectedBefore) {
+        connectedBefore = true;
+        return;
+      }
+      // Reconnected: ioredis re-subscribes on its own; once Redis has answered a PING sent after
+      // those SUBSCRIBEs, every event from now on arrives, and followers catch up on the gap.
+      sub
+        .ping()
+        .then(() => {
+          this.log.info({ channels: this.followers.size }, 'redis subscriber reconnected; followers catching up');
+          for (const followers of this.followers.values()) for (const f of followers) f.onResync?.();
+        })
+        .catch((err: unknown) => this.log.warn({ err }, 'redis subscriber resync failed'));
     });
     this.subscriber = sub;
     return sub;

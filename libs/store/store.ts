@@ -26,8 +26,12 @@ export interface Store {
   publish(event: LiveEvent, opts: PublishOptions): Promise<void>;
   /** Records the result, then publishes its terminal event, so no follower sees an answer that is not stored. */
   finish(result: ResultEnvelope, event: LiveEvent, opts: PublishOptions): Promise<void>;
-  /** Delivers the request's live events from the moment this resolves. Returns the unfollow. */
-  follow(id: string, onEvent: (event: LiveEvent) => void): Promise<() => Promise<void>>;
+  /**
+   * Delivers the request's live events from the moment this resolves. `onResync` is called when
+   * events may have been missed (the connection to the store was lost and restored), so the
+   * follower can catch up from the stored result and replay stream. Returns the unfollow.
+   */
+  follow(id: string, onEvent: (event: LiveEvent) => void, onResync?: () => void): Promise<() => Promise<void>>;
   /** The replayable events of a request with a sequence number above `afterSeq`, in order. */
   readEvents(id: string, afterSeq: number): Promise<LiveEvent[]>;
 
@@ -51,6 +55,9 @@ export interface Store {
   ready(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** The store did not answer in time; the caller should answer 503 rather than hang. */
+export class StoreUnavailableError extends Error {}
 
 export interface StoreOptions {
   prefix: string;

@@ -7,6 +7,7 @@ import { envelopeVersion, type LiveEvent, type ReplyMode, type RequestEnvelope }
 import { GatewayError } from '#libs/contracts/openai-error.ts';
 import { newRequestId } from '#libs/contracts/request-id.ts';
 import { BusUnavailableError } from '#libs/bus/bus.ts';
+import { StoreUnavailableError } from '#libs/store/store.ts';
 import { instanceId, type Runtime } from '#libs/runtime/runtime.ts';
 import { parseOrThrow } from './validate.ts';
 import { SyncWaiter, StreamWaiter, answerBody, answerHeaders, type Waiter } from './relay.ts';
@@ -83,7 +84,28 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
           })
         : new SyncWaiter();
     let buffered: LiveEvent[] | undefined = catchUp ? [] : undefined;
-    const unfollow = await store.follow(requestId, (event) => (buffered ? buffered.push(event) : waiter.onEvent(event)));
+    /** Delivers what the live channel may have missed: the stored result, the replayed events. */
+    const catchUpFromStore = async (): Promise<void> => {
+      const [result, history] = await Promise.all([store.getResult(requestId), mode === 'stream' ? store.readEvents(requestId, 0) : []]);
+      for (const event of history) waiter.onEvent(event);
+      if (result) waiter.onEvent({ id: requestId, seq: Number.MAX_SAFE_INTEGER, type: result.status === 'succeeded' ? 'done' : 'error', data: result });
+    };
+    let unfollow: () => Promise<void>;
+    try {
+      unfollow = await store.follow(
+        requestId,
+        (event) => (buffered ? buffered.push(event) : waiter.onEvent(event)),
+        () => catchUpFromStore().catch((err: unknown) => log.warn({ err, requestId }, 'catch-up after a Redis reconnect failed')),
+      );
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      log.error({ requestId, err: err.message }, 'request not accepted: Redis unavailable');
+      throw new GatewayError(503, 'The gateway cannot deliver answers right now: its store is unavailable. Retry after a moment.', {
+        code: 'store_unavailable',
+        type: 'service_unavailable',
+        headers: { 'retry-after': '1' },
+      });
+    }
     waiting++;
     const timer = setTimeout(() => waiter.onDeadline(), Math.max(0, deadline - Date.now()) + deadlineGraceMs);
     let released = false;
@@ -97,10 +119,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     try {
       await start();
       if (buffered) {
-        const result = await store.getResult(requestId);
-        const history = mode === 'stream' ? await store.readEvents(requestId, 0) : [];
-        for (const event of history) waiter.onEvent(event);
-        if (result) waiter.onEvent({ id: requestId, seq: Number.MAX_SAFE_INTEGER, type: result.status === 'succeeded' ? 'done' : 'error', data: result });
+        await catchUpFromStore();
         const live = buffered;
         buffered = undefined;
         for (const event of live) waiter.onEvent(event);

@@ -2,63 +2,13 @@
 // three services as separate processes sharing Kafka and Redis.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '#test/fakes/openai-upstream.ts';
 import { servicesEnv, uniquePrefix } from '#test/support/gateway.ts';
-
-const bin = fileURLToPath(new URL('../../bin/spillway', import.meta.url));
-
-interface Run {
-  child: ChildProcess;
-  output: string[];
-  /** Resolves with the first line matching, as soon as it is written. */
-  line(pattern: RegExp): Promise<RegExpMatchArray>;
-  exited: Promise<number | null>;
-}
-
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const child = spawn(bin, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  const watchers: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
-  const onData = (data: Buffer): void => {
-    for (const l of data.toString('utf8').split('\n').filter(Boolean)) {
-      output.push(l);
-      for (const w of [...watchers]) {
-        const m = l.match(w.pattern);
-        if (m) {
-          watchers.splice(watchers.indexOf(w), 1);
-          w.resolve(m);
-        }
-      }
-    }
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    output,
-    exited,
-    line(pattern) {
-      const found = output.map((l) => l.match(pattern)).find(Boolean);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        watchers.push({ pattern, resolve });
-        void exited.then((code) => reject(new Error(`exited ${code} before printing ${pattern}:\n${output.join('\n')}`)));
-      });
-    },
-  };
-}
-
-async function stop(r: Run): Promise<number | null> {
-  if (r.child.exitCode === null) r.child.kill('SIGTERM');
-  return r.exited;
-}
+import { listeningLine, runSpillway as run, type SpillwayProcess as Run } from '#test/support/spillway-process.ts';
 
 describe('spillway command', () => {
   it('prints help for every command and exits 0', async () => {
@@ -90,7 +40,7 @@ describe('spillway command', () => {
   describe('embedded default', () => {
     let r: Run;
     after(async () => {
-      if (r) assert.equal(await stop(r), 0, 'SIGTERM ends the process cleanly');
+      if (r) assert.equal(await r.stop(), 0, 'SIGTERM ends the process cleanly');
     });
 
     it('starts with no Kafka, Redis or keys, says it is not durable, and answers with the mock', async () => {
@@ -108,7 +58,7 @@ describe('spillway command', () => {
     let upstream: FakeOpenAI;
     const runs: Run[] = [];
     after(async () => {
-      for (const r of runs) await stop(r);
+      for (const r of runs) await r.stop();
       await upstream?.close();
     });
 
@@ -116,7 +66,7 @@ describe('spillway command', () => {
       upstream = await startFakeOpenAI();
       const { kafkaBrokers, redisUrl } = servicesEnv();
       const env = { KAFKA_BROKERS: kafkaBrokers, REDIS_URL: redisUrl, SPILLWAY_PREFIX: uniquePrefix(), OPENAI_API_KEY: 'sk-split-secret', OPENAI_BASE_URL: upstream.url };
-      const listening = /listening on http:\/\/[^:]+:(\d+)/;
+      const listening = listeningLine;
       const worker = run(['worker', '--port', '0', '--host', '127.0.0.1'], env);
       const results = run(['results', '--port', '0', '--host', '127.0.0.1'], { ...env, LOG_LEVEL: 'debug' });
       const ingest = run(['ingest', '--port', '0', '--host', '127.0.0.1'], env);

@@ -32,14 +32,19 @@ export async function handleMessage(ctx: WorkerContext, message: BusMessage): Pr
 async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void> {
   const log = ctx.logger.child({ requestId: envelope.id });
   for (;;) {
-    const existing = await ctx.store.getResult(envelope.id);
+    // Issued together, these share one Redis round trip.
+    const [existing, claimed, state] = await Promise.all([
+      ctx.store.getResult(envelope.id),
+      ctx.store.claim(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs),
+      ctx.store.getState(envelope.id),
+    ]);
     if (existing) {
       // A redelivery after the result was stored: make sure Kafka has it too, and tell any waiter.
+      if (claimed) await ctx.store.releaseClaim(envelope.id, ctx.workerId);
       log.info('request already answered; re-publishing its result');
       await publishResult(ctx, envelope, existing, { replay: false, seq: 0 });
       return;
     }
-    const [claimed, state] = await Promise.all([ctx.store.claim(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs), ctx.store.getState(envelope.id)]);
     if (claimed && state === 'running' && envelope.reply.mode === 'stream') {
       // An earlier execution died mid-stream: its tokens may have reached the client already.
       try {

@@ -34,7 +34,7 @@ echo "KAFKA_BROKERS=$KAFKA_BROKERS REDIS_URL=$REDIS_URL"
 if [ "$#" -gt 0 ]; then
   files=("$@")
 else
-  files=('libs/**/*.test.ts' 'services/**/*.test.ts' 'test/**/*.test.ts' 'deploy/**/*.test.ts')
+  files=('libs/**/*.test.ts' 'services/**/*.test.ts' 'test/**/*.test.ts' 'deploy/**/*.test.ts' 'bench/**/*.test.ts')
 fi
 
 echo "== tests"

@@ -19,6 +19,13 @@ export interface KafkaBusOptions {
 }
 
 const commitIntervalMs = 100;
+
+interface PendingProduce {
+  topic: string;
+  messages: OutgoingMessage[];
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
 const heartbeatWhileBlockedMs = 2_000;
 
 export class KafkaBus implements Bus {
@@ -28,6 +35,7 @@ export class KafkaBus implements Bus {
   private producer: Producer | undefined;
   private producerConnecting: Promise<Producer> | undefined;
   private readonly consumers = new Set<Consumer>();
+  private pendingProduce: PendingProduce[] = [];
 
   constructor(opts: KafkaBusOptions) {
     this.opts = opts;
@@ -100,25 +108,46 @@ export class KafkaBus implements Bus {
     return this.producerConnecting;
   }
 
-  async produce(topic: string, messages: OutgoingMessage[]): Promise<void> {
+  /**
+   * Messages produced in the same turn of the event loop go out as one produce request; under
+   * load the batches grow by themselves, which is most of what the Kafka client costs per message.
+   */
+  produce(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pendingProduce.push({ topic, messages, resolve, reject });
+      if (this.pendingProduce.length === 1) setImmediate(() => this.flushProduce());
+    });
+  }
+
+  private flushProduce(): void {
+    const batch = this.pendingProduce;
+    this.pendingProduce = [];
+    const byTopic = new Map<string, OutgoingMessage[]>();
+    for (const p of batch) {
+      const list = byTopic.get(p.topic) ?? [];
+      list.push(...p.messages);
+      byTopic.set(p.topic, list);
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new BusUnavailableError(`Kafka did not acknowledge within ${this.opts.produceTimeoutMs} ms`)), this.opts.produceTimeoutMs);
     });
-    try {
-      await Promise.race([
-        (async () => {
-          const producer = await this.connectProducer();
-          await producer.send({ topic, acks: -1, messages });
-        })(),
-        timeout,
-      ]);
-    } catch (err) {
-      if (err instanceof BusUnavailableError) throw err;
-      throw new BusUnavailableError(`Kafka produce failed: ${(err as Error).message}`);
-    } finally {
-      clearTimeout(timer);
-    }
+    const send = (async () => {
+      const producer = await this.connectProducer();
+      await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([t, messages]) => ({ topic: t, messages })) });
+    })();
+    Promise.race([send, timeout])
+      .then(
+        () => {
+          for (const p of batch) p.resolve();
+        },
+        (err: unknown) => {
+          const error = err instanceof BusUnavailableError ? err : new BusUnavailableError(`Kafka produce failed: ${(err as Error).message}`);
+          for (const p of batch) p.reject(error);
+        },
+      )
+      .finally(() => clearTimeout(timer));
+    send.catch(() => undefined);
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {

@@ -16,7 +16,11 @@ export const requestEnvelopeSchema = z.object({
   operation: z.literal('chat'),
   body: chatRequestSchema,
   route: z.object({ model: z.string().min(1), fallbacks: z.array(z.string()).default([]) }),
-  reply: z.object({ mode: replyModeSchema }),
+  reply: z.object({
+    mode: replyModeSchema,
+    /** The ingest instance relaying the answer live, if any; events are addressed to it directly. */
+    to: z.string().optional(),
+  }),
   acceptedAt: z.number().int(),
   deadline: z.number().int(),
   priority: z.enum(['interactive', 'batch']).default('interactive'),

@@ -29,6 +29,7 @@ export class MemoryStore implements Store {
   async publish(event: LiveEvent, opts: PublishOptions): Promise<void> {
     if (opts.replay) this.appendReplay(event);
     this.live.emit(event.id, event);
+    if (opts.replyTo) this.live.emit(`reply\u0000${opts.replyTo}`, event);
   }
 
   async finish(result: ResultEnvelope, event: LiveEvent, opts: PublishOptions): Promise<void> {
@@ -51,6 +52,10 @@ export class MemoryStore implements Store {
     return async () => {
       this.live.off(id, onEvent);
     };
+  }
+
+  async subscribeInstance(instanceId: string, onEvent: (event: LiveEvent) => void): Promise<() => Promise<void>> {
+    return this.follow(`reply\u0000${instanceId}`, onEvent);
   }
 
   async readEvents(id: string, afterSeq: number): Promise<LiveEvent[]> {

@@ -40,6 +40,7 @@ export class RedisStore implements Store {
     const pipeline = this.client.pipeline();
     if (opts.replay) this.appendReplay(pipeline, event, payload);
     pipeline.publish(this.keys.live(event.id), payload);
+    if (opts.replyTo) pipeline.publish(this.keys.reply(opts.replyTo), payload);
     await execOrThrow(pipeline);
   }
 
@@ -50,6 +51,7 @@ export class RedisStore implements Store {
     transaction.del(this.keys.state(result.id));
     if (opts.replay) this.appendReplay(transaction, event, payload);
     transaction.publish(this.keys.live(event.id), payload);
+    if (opts.replyTo) transaction.publish(this.keys.reply(opts.replyTo), payload);
     await execOrThrow(transaction);
   }
 
@@ -59,9 +61,16 @@ export class RedisStore implements Store {
     pipeline.expire(key, this.opts.replayTtlSeconds);
   }
 
-  async follow(id: string, onEvent: (event: LiveEvent) => void, onResync?: () => void): Promise<() => Promise<void>> {
+  follow(id: string, onEvent: (event: LiveEvent) => void, onResync?: () => void): Promise<() => Promise<void>> {
+    return this.listen(this.keys.live(id), onEvent, onResync);
+  }
+
+  subscribeInstance(instanceId: string, onEvent: (event: LiveEvent) => void, onResync?: () => void): Promise<() => Promise<void>> {
+    return this.listen(this.keys.reply(instanceId), onEvent, onResync);
+  }
+
+  private async listen(channel: string, onEvent: (event: LiveEvent) => void, onResync?: () => void): Promise<() => Promise<void>> {
     const sub = this.subscriberConnection();
-    const channel = this.keys.live(id);
     const follower: Follower = { onEvent, onResync };
     let followers = this.followers.get(channel);
     const first = !followers;

@@ -9,6 +9,8 @@ export type RequestState = 'accepted' | 'running';
 export interface PublishOptions {
   /** Also append to the request's replayable stream, so a client can resume from a sequence number. */
   replay: boolean;
+  /** The ingest instance relaying this request to its client: it gets the event on its own channel. */
+  replyTo?: string;
 }
 
 /** What an Idempotency-Key is bound to: the request it started, and the body it was sent with. */
@@ -22,7 +24,10 @@ export type IdempotencyBinding = z.infer<typeof idempotencyBindingSchema>;
 
 export interface Store {
   readonly durable: boolean;
-  /** Publishes one live event on the request's channel; a request's events arrive in publish order. */
+  /**
+   * Publishes one live event on the request's channel (for any follower) and on the replying
+   * ingest instance's channel; a request's events arrive in publish order.
+   */
   publish(event: LiveEvent, opts: PublishOptions): Promise<void>;
   /** Records the result, then publishes its terminal event, so no follower sees an answer that is not stored. */
   finish(result: ResultEnvelope, event: LiveEvent, opts: PublishOptions): Promise<void>;
@@ -32,6 +37,11 @@ export interface Store {
    * follower can catch up from the stored result and replay stream. Returns the unfollow.
    */
   follow(id: string, onEvent: (event: LiveEvent) => void, onResync?: () => void): Promise<() => Promise<void>>;
+  /**
+   * Delivers every event addressed to this ingest instance (`replyTo`), with the same resync
+   * signal as follow. One subscription per instance, none per request. Returns the unsubscribe.
+   */
+  subscribeInstance(instanceId: string, onEvent: (event: LiveEvent) => void, onResync?: () => void): Promise<() => Promise<void>>;
   /** The replayable events of a request with a sequence number above `afterSeq`, in order. */
   readEvents(id: string, afterSeq: number): Promise<LiveEvent[]>;
 
@@ -71,6 +81,7 @@ export function storeKeys(prefix: string): {
   claim: (id: string) => string;
   events: (id: string) => string;
   live: (id: string) => string;
+  reply: (instanceId: string) => string;
   idempotency: (key: string) => string;
 } {
   return {
@@ -79,6 +90,7 @@ export function storeKeys(prefix: string): {
     claim: (id) => `${prefix}:claim:${id}`,
     events: (id) => `${prefix}:events:${id}`,
     live: (id) => `${prefix}:live:${id}`,
+    reply: (instanceId) => `${prefix}:reply:${instanceId}`,
     idempotency: (key) => `${prefix}:idem:${key}`,
   };
 }

@@ -1,6 +1,8 @@
 // The ingest service: validates, assigns the request id and deadline, produces the envelope to
-// Kafka, and relays the live answer to the waiting client. It follows the request's live channel
-// before producing, so no event can go unheard.
+// Kafka, and relays the live answer to the waiting client. Events for its own requests arrive on
+// its instance channel, subscribed once at start-up; the request is registered before it is
+// produced, so no event can go unheard. A request started elsewhere (an Idempotency-Key retry)
+// is followed on its own channel.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { chatRequestSchema } from '#libs/contracts/chat.ts';
 import { envelopeVersion, type LiveEvent, type ReplyMode, type RequestEnvelope } from '#libs/contracts/envelope.ts';
@@ -31,6 +33,28 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
   const log = runtime.logger.child({ service: 'ingest', instance: id });
   const { config, registry, metrics, store } = runtime;
   let waiting = 0;
+  const local = new Map<string, { onEvent: (event: LiveEvent) => void; onResync: () => void }>();
+  const unsubscribe = await store.subscribeInstance(
+    id,
+    (event) => local.get(event.id)?.onEvent(event),
+    () => {
+      for (const listener of local.values()) listener.onResync();
+    },
+  );
+
+  type Listen = (onEvent: (event: LiveEvent) => void, onResync: () => void) => Promise<() => Promise<void>>;
+  const listenLocally =
+    (requestId: string): Listen =>
+    async (onEvent, onResync) => {
+      local.set(requestId, { onEvent, onResync });
+      return async () => {
+        local.delete(requestId);
+      };
+    };
+  const followRemote =
+    (requestId: string): Listen =>
+    (onEvent, onResync) =>
+      store.follow(requestId, onEvent, onResync);
 
   function deadlineFor(req: FastifyRequest, now: number): number {
     const raw = req.headers[timeoutHeader];
@@ -74,7 +98,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
    * (producing it, for a new request), then, when attaching to a request already under way,
    * catches up from the stored result or the replay stream before taking live events.
    */
-  async function relay(requestId: string, mode: ReplyMode, deadline: number, reply: FastifyReply, start: () => Promise<void>, catchUp: boolean): Promise<unknown> {
+  async function relay(requestId: string, mode: ReplyMode, deadline: number, reply: FastifyReply, listen: Listen, start: () => Promise<void>, catchUp: boolean): Promise<unknown> {
     let release = (): void => undefined;
     const waiter: Waiter & { done?: Promise<unknown> } =
       mode === 'stream'
@@ -92,8 +116,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     };
     let unfollow: () => Promise<void>;
     try {
-      unfollow = await store.follow(
-        requestId,
+      unfollow = await listen(
         (event) => (buffered ? buffered.push(event) : waiter.onEvent(event)),
         () => catchUpFromStore().catch((err: unknown) => log.warn({ err, requestId }, 'catch-up after a Redis reconnect failed')),
       );
@@ -157,7 +180,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       const existing = await bindOrFind(store, idempotency, requestId, Math.ceil((config.kafka.produceTimeoutMs * 2) / 1000));
       if (existing) {
         log.info({ requestId: existing }, 'Idempotency-Key names an accepted request; answering from it');
-        return relay(existing, mode, deadline, reply, async () => undefined, true);
+        return relay(existing, mode, deadline, reply, followRemote(existing), async () => undefined, true);
       }
     }
     const envelope: RequestEnvelope = {
@@ -167,13 +190,13 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       operation: 'chat',
       body,
       route: { model: body.model, fallbacks: body.fallbacks ?? [] },
-      reply: { mode },
+      reply: { mode, to: id },
       acceptedAt: now,
       deadline,
       priority: 'interactive',
       ...(idempotency ? { idempotencyKey: idempotency.key } : {}),
     };
-    return relay(requestId, mode, deadline, reply, () => produce(envelope, idempotency), false);
+    return relay(requestId, mode, deadline, reply, listenLocally(requestId), () => produce(envelope, idempotency), false);
   }
 
   return {
@@ -189,6 +212,8 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
         return model;
       });
     },
-    async close() {},
+    async close() {
+      await unsubscribe();
+    },
   };
 }

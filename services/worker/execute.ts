@@ -63,20 +63,24 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
   const renew = setInterval(() => {
     ctx.store.renewClaim(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs).catch((err: unknown) => log.warn({ err }, 'claim renewal failed'));
   }, Math.max(1_000, Math.floor(ctx.config.worker.claimLeaseMs / 3)));
+  let answered = false;
   try {
     const { result, deltas } = await execute(ctx, envelope);
     await publishResult(ctx, envelope, result, { replay: envelope.reply.mode !== 'sync', seq: deltas + 1 });
+    answered = true;
     log.info({ status: result.status, httpStatus: result.httpStatus, provider: result.provider, model: result.model, attempts: result.attempts.length }, 'request completed');
   } finally {
     clearInterval(renew);
-    await ctx.store.releaseClaim(envelope.id, ctx.workerId).catch(() => undefined);
+    // Once the result is stored, the result check answers any redelivery and the claim may just
+    // expire; it is released early only when this worker gives up without an answer.
+    if (!answered) await ctx.store.releaseClaim(envelope.id, ctx.workerId).catch(() => undefined);
   }
 }
 
 /** Stores the result and tells the waiter (Redis), then appends it to the durable record (Kafka). */
 async function publishResult(ctx: WorkerContext, envelope: RequestEnvelope, result: ResultEnvelope, opts: { replay: boolean; seq: number }): Promise<void> {
   const event: LiveEvent = { id: envelope.id, seq: opts.seq, type: result.status === 'succeeded' ? 'done' : 'error', data: result };
-  await ctx.store.finish(result, event, { replay: opts.replay });
+  await ctx.store.finish(result, event, { replay: opts.replay, replyTo: envelope.reply.to });
   await ctx.bus.produce(ctx.topics.results, [{ key: envelope.id, value: JSON.stringify(result), headers: { 'spillway-request-id': envelope.id } }]);
 }
 
@@ -221,7 +225,7 @@ class DeltaRelay {
       data = rest;
     }
     const event: LiveEvent = { id: this.envelope.id, seq: ++this.seq, type: 'delta', data };
-    this.pending.push(this.ctx.store.publish(event, { replay: true }));
+    this.pending.push(this.ctx.store.publish(event, { replay: true, replyTo: this.envelope.reply.to }));
   }
 
   count(): number {

@@ -32,7 +32,9 @@ export class OpenAIAdapter implements ProviderAdapter {
     this.config = config;
     this.timeouts = { ...timeouts, ...config.timeouts };
     this.url = `${config.baseUrl.replace(/\/+$/, '')}/chat/completions`;
-    this.agent = new Agent({ connect: { timeout: this.timeouts.connectMs }, keepAliveTimeout: 30_000, connections: 512 });
+    // No cap on connections per origin: every in-flight call holds one (HTTP/1.1), and a worker
+    // runs as many calls as its concurrency allows.
+    this.agent = new Agent({ connect: { timeout: this.timeouts.connectMs }, keepAliveTimeout: 30_000 });
   }
 
   serves(model: string): boolean {

@@ -1,0 +1,339 @@
+// The Kafka bus on @platformatic/kafka, a candidate replacement for the kafkajs bus with the same
+// semantics: acks=all produces bounded by a timeout, many handlers in flight per partition, and
+// offsets committed by hand, in order, once the work below them is done.
+import {
+  Admin,
+  compatibilityPartitioner,
+  Consumer as KafkaConsumer,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+  ProduceAcks,
+  Producer,
+  stringDeserializer,
+  stringSerializer,
+  type ConsumerGroupJoinPayload,
+  type Message,
+  type MessagesStream,
+  type MessageToProduce,
+} from '@platformatic/kafka';
+import { BusUnavailableError, type Bus, type BusMessage, type ConsumeOptions, type Consumer, type OutgoingMessage, type TopicSpec } from './bus.ts';
+import type { KafkaBusOptions } from './kafka.ts';
+import { OffsetTracker, partitionKey, splitPartitionKey } from './offset-tracker.ts';
+import { Slots } from './slots.ts';
+import { handleWithRetry } from './retry-handler.ts';
+
+type KafkaMessage = Message<string, Buffer, string, string>;
+type Stream = MessagesStream<string, Buffer, string, string>;
+
+const commitIntervalMs = 100;
+const reopenAfterMs = 1_000;
+const stringSerializers = { key: stringSerializer, headerKey: stringSerializer, headerValue: stringSerializer };
+const stringDeserializers = { key: stringDeserializer, headerKey: stringDeserializer, headerValue: stringDeserializer };
+
+/** Exponential backoff for the library's own retries: 100 ms doubling, at most 2 s. */
+function retryDelay(_client: unknown, _operation: string, attempt: number): number {
+  return Math.min(100 * 2 ** (attempt - 1), 2_000);
+}
+
+let roundRobin = 0;
+/**
+ * Keyed messages land where kafkajs and the Java client put them (murmur2 & 0x7fffffff), so the two
+ * buses agree during a migration; the library's default partitioner differs for half of all keys.
+ * Keyless messages go round-robin (the library's compatibility partitioner sends them all to 0).
+ */
+function javaCompatiblePartitioner(message: MessageToProduce<string, Buffer, string, string>, key: Buffer | undefined): number {
+  if (key) return compatibilityPartitioner(message, key);
+  roundRobin = (roundRobin + 1) & 0x7fffffff;
+  return roundRobin;
+}
+
+interface PendingProduce {
+  topic: string;
+  messages: OutgoingMessage[];
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class PlatformaticKafkaBus implements Bus {
+  readonly durable = true;
+  private readonly opts: KafkaBusOptions;
+  private producer: Producer<string, Buffer, string, string> | undefined;
+  private readonly consumers = new Set<Consumer>();
+  private pendingProduce: PendingProduce[] = [];
+
+  constructor(opts: KafkaBusOptions) {
+    this.opts = opts;
+  }
+
+  private base(role: string): { clientId: string; bootstrapBrokers: string[]; connectTimeout: number; timeout: number; retryDelay: typeof retryDelay } {
+    return { clientId: `${this.opts.clientId}-${role}`, bootstrapBrokers: this.opts.brokers, connectTimeout: 3_000, timeout: 10_000, retryDelay };
+  }
+
+  async ensureTopics(topics: TopicSpec[]): Promise<void> {
+    const admin = new Admin({ ...this.base('admin'), retries: 10 });
+    try {
+      // Creating topics races with other creators and with leader election; both settle quickly,
+      // so retry the whole check-create-wait until every topic has a leader on every partition.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const existing = new Set(await admin.listTopics());
+          const missing = topics.filter((t) => !existing.has(t.name));
+          if (missing.length > 0) {
+            await admin.createTopics({
+              topics: missing.map((t) => ({ topic: t.name, partitions: t.partitions, replicas: this.opts.replicationFactor ?? -1 })),
+            });
+          }
+          const metadata = await admin.metadata({ topics: topics.map((t) => t.name), forceUpdate: true });
+          const settled = topics.every((t) => {
+            const topic = metadata.topics.get(t.name);
+            return topic !== undefined && topic.partitionsCount > 0 && topic.partitions.every((p) => p.leader >= 0);
+          });
+          if (settled) return;
+          throw new Error('topic partitions have no leader yet');
+        } catch (err) {
+          if (attempt >= 20) throw err;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(100 * attempt, 1_000)));
+        }
+      }
+    } finally {
+      await admin.close();
+    }
+  }
+
+  private producerFor(): Producer<string, Buffer, string, string> {
+    this.producer ??= new Producer<string, Buffer, string, string>({
+      ...this.base('producer'),
+      // Bounded, so a produce the caller was told failed does not land minutes later.
+      retries: 3,
+      acks: ProduceAcks.ALL,
+      autocreateTopics: false,
+      partitioner: javaCompatiblePartitioner,
+      serializers: stringSerializers,
+    });
+    return this.producer;
+  }
+
+  /**
+   * Messages produced in the same turn of the event loop go out as one send (one produce request
+   * per broker): the library otherwise sends one request per call, and per-request work is most
+   * of what a produce costs. Every caller waits for the acks=all of its own batch.
+   */
+  produce(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pendingProduce.push({ topic, messages, resolve, reject });
+      if (this.pendingProduce.length === 1) setImmediate(() => this.flushProduce());
+    });
+  }
+
+  private flushProduce(): void {
+    const batch = this.pendingProduce;
+    this.pendingProduce = [];
+    const out: MessageToProduce<string, Buffer, string, string>[] = [];
+    for (const p of batch) {
+      for (const m of p.messages) {
+        out.push({ topic: p.topic, key: m.key, value: typeof m.value === 'string' ? Buffer.from(m.value) : m.value, headers: m.headers });
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BusUnavailableError(`Kafka did not acknowledge within ${this.opts.produceTimeoutMs} ms`)), this.opts.produceTimeoutMs);
+    });
+    const send = this.producerFor().send({ acks: ProduceAcks.ALL, messages: out });
+    // The send keeps running after a timeout; its late failure is not news to anyone.
+    send.catch(() => undefined);
+    Promise.race([send, timeout])
+      .then(
+        () => {
+          for (const p of batch) p.resolve();
+        },
+        (err: unknown) => {
+          const error = err instanceof BusUnavailableError ? err : new BusUnavailableError(`Kafka produce failed: ${(err as Error).message}`);
+          for (const p of batch) p.reject(error);
+        },
+      )
+      .finally(() => clearTimeout(timer));
+  }
+
+  async consume(options: ConsumeOptions): Promise<Consumer> {
+    const log = this.opts.logger.child({ component: 'consumer', groupId: options.groupId });
+    const consumer = new KafkaConsumer<string, Buffer, string, string>({
+      ...this.base('consumer'),
+      groupId: options.groupId,
+      // Group operations and fetches retry for as long as the broker is away, as kafkajs did.
+      retries: true,
+      sessionTimeout: this.opts.sessionTimeoutMs,
+      rebalanceTimeout: Math.max(60_000, this.opts.sessionTimeoutMs),
+      // The library heartbeats on its own timer, so a long handler never starves the session.
+      heartbeatInterval: Math.max(500, Math.floor(this.opts.sessionTimeoutMs / 10)),
+      deserializers: stringDeserializers,
+    });
+    const tracker = new OffsetTracker();
+    const slots = new Slots(options.concurrency);
+    const leaderEpochs = new Map<string, number>();
+    const owned = new Set<string>();
+    // Messages the stream delivered while every slot was taken; the stream is paused meanwhile.
+    const backlog: KafkaMessage[] = [];
+    let stream: Stream | undefined;
+    let stopping = false;
+    let commitTimer: NodeJS.Timeout | undefined;
+    let reopenTimer: NodeJS.Timeout | undefined;
+    let committing: Promise<void> = Promise.resolve();
+
+    const commit = async (): Promise<void> => {
+      const due = tracker.commitable();
+      if (due.size === 0) return;
+      const offsets = [...due].map(([key, offset]) => ({ ...splitPartitionKey(key), offset: BigInt(offset), leaderEpoch: leaderEpochs.get(key) ?? -1 }));
+      try {
+        await consumer.commit({ offsets });
+        for (const [key, offset] of due) tracker.markCommitted(key, offset);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'offset commit failed; will retry');
+      }
+    };
+    const scheduleCommit = (): void => {
+      if (commitTimer || stopping) return;
+      commitTimer = setTimeout(() => {
+        commitTimer = undefined;
+        committing = committing.then(commit);
+      }, commitIntervalMs);
+    };
+
+    // Registered before consume() joins the group, so ownership is known before the first fetch;
+    // partitions handed elsewhere are forgotten, and their buffered messages are not started.
+    consumer.on('consumer:group:join', (payload: ConsumerGroupJoinPayload) => {
+      owned.clear();
+      for (const a of payload.assignments ?? []) for (const p of a.partitions) owned.add(partitionKey(a.topic, p));
+      for (const key of tracker.commitable().keys()) if (!owned.has(key)) tracker.drop(key);
+    });
+    consumer.on('consumer:heartbeat:error', ({ error }) => log.debug({ err: error.message }, 'heartbeat failed'));
+
+    const start = (m: KafkaMessage, key: string): void => {
+      const offset = m.offset.toString();
+      tracker.begin(key, offset);
+      leaderEpochs.set(key, m.leaderEpoch);
+      const headers: Record<string, string> = {};
+      for (const [name, value] of m.headers) if (value !== undefined) headers[name] = value;
+      const message: BusMessage = {
+        topic: m.topic,
+        partition: m.partition,
+        offset,
+        key: m.key ?? null,
+        value: m.value ?? Buffer.alloc(0),
+        headers,
+      };
+      handleWithRetry(options.handle, message, () => stopping, (err) =>
+        log.error({ err, topic: message.topic, partition: message.partition, offset }, 'handler failed; retrying'),
+      )
+        .then(() => tracker.complete(key, offset))
+        .catch((err: unknown) => log.warn({ err, offset }, 'handler abandoned at shutdown; the message will be redelivered'))
+        .finally(() => {
+          slots.release();
+          scheduleCommit();
+          pump();
+        });
+    };
+    // Starts backlogged messages while slots are free; pausing the stream is the backpressure.
+    const pump = (): void => {
+      while (backlog.length > 0 && !stopping) {
+        if (!slots.tryTake()) {
+          stream?.pause();
+          return;
+        }
+        const m = backlog.shift() as KafkaMessage;
+        const key = partitionKey(m.topic, m.partition);
+        if (owned.has(key)) start(m, key);
+        else slots.release();
+      }
+      if (!stopping && stream?.isPaused()) stream.resume();
+    };
+    const onMessage = (m: KafkaMessage): void => {
+      if (stopping) return;
+      const key = partitionKey(m.topic, m.partition);
+      if (!owned.has(key)) return;
+      if (backlog.length === 0 && slots.tryTake()) {
+        start(m, key);
+        if (slots.inUse >= slots.limit) stream?.pause();
+        return;
+      }
+      backlog.push(m);
+      stream?.pause();
+    };
+
+    const open = async (): Promise<void> => {
+      const s = await consumer.consume({
+        topics: options.topics,
+        mode: MessagesStreamModes.COMMITTED,
+        fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+        autocommit: false,
+        maxWaitTime: this.opts.fetchMaxWaitMs,
+        minBytes: 1,
+        // Fetched-but-unstarted messages are redelivered after a rebalance, so keep few of them.
+        highWaterMark: Math.max(16, options.concurrency),
+      });
+      stream = s;
+      s.on('data', onMessage);
+      // A stream dies on an error the library would not retry; open a fresh one, as kafkajs's
+      // consumer would restart itself. Uncommitted work stays tracked and is committed as before.
+      s.on('error', (err: Error) => {
+        if (stopping) return;
+        log.error({ err: err.message }, 'Kafka consume stream failed; reopening');
+        reopenTimer = setTimeout(() => {
+          reopenTimer = undefined;
+          if (!stopping) open().catch((openErr: unknown) => s.emit('error', openErr));
+        }, reopenAfterMs);
+      });
+    };
+    await open();
+
+    const handle: Consumer = {
+      inFlight: () => slots.inUse,
+      stop: async (graceMs = 10_000) => {
+        if (stopping) return;
+        stopping = true;
+        clearTimeout(commitTimer);
+        clearTimeout(reopenTimer);
+        commitTimer = undefined;
+        stream?.pause();
+        backlog.length = 0;
+        let graceTimer: NodeJS.Timeout | undefined;
+        await Promise.race([slots.idle(), new Promise((resolve) => (graceTimer = setTimeout(resolve, graceMs)))]);
+        clearTimeout(graceTimer);
+        await committing;
+        await commit();
+        await stream?.close().catch((err: unknown) => log.warn({ err }, 'closing the consume stream failed'));
+        // Closing the consumer leaves the group, so its partitions move on without a session timeout.
+        await consumer.close(true);
+        this.consumers.delete(handle);
+      },
+    };
+    this.consumers.add(handle);
+    return handle;
+  }
+
+  async ready(): Promise<boolean> {
+    const admin = new Admin({ ...this.base('ready'), retries: 0 });
+    try {
+      await withTimeout(admin.metadata({ topics: [] }), 2_000);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => c.stop()));
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.close();
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms))),
+  ]);
+}

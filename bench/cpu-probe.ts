@@ -18,7 +18,7 @@ async function cpuMs(pid: number): Promise<number> {
 const dir = await mkdtemp(path.join(tmpdir(), 'cpu-probe-'));
 const fake = await startChild({ name: 'upstream', command: nodeScript, args: ['test/fakes/openai-upstream.ts', '--port', '0'], logFile: path.join(dir, 'fake.log'), announce: 'FAKE_OPENAI_URL' });
 const yaml = path.join(dir, 'spillway.yaml');
-await writeFile(yaml, `providers:\n  openai: { type: openai, baseUrl: ${fake.announced}, keys: [{ key: sk-bench }], models: [gpt-4o-mini] }\nworker: { concurrency: 1024 }\n`);
+await writeFile(yaml, `providers:\n  openai: { type: openai, baseUrl: ${fake.announced}, keys: [{ key: sk-bench }], models: [gpt-4o-mini] }\nworker: { concurrency: 1024 }\nkafka: { client: ${process.env.KAFKA_CLIENT ?? "kafkajs"} }\n`);
 const port = await freePort();
 const spill = await startChild({
   name: 'spillway',

@@ -1,5 +1,6 @@
 // The shape of spillway.yaml. Every key has a default a first run can live with.
 import { z } from 'zod';
+import { modelsSchema, routingSchema } from '#libs/routing/policy-schema.ts';
 
 /** A number that may arrive as a string from a `${ENV}` reference (`port: ${PORT:-8080}`). */
 const fromEnvString = (value: unknown): unknown =>
@@ -13,12 +14,6 @@ const keySchema = z.object({
   models: z.array(z.string()).optional(),
 });
 
-const timeoutsSchema = z.object({
-  connectMs: z.preprocess(fromEnvString, z.number().int().positive().default(10_000)),
-  firstByteMs: z.preprocess(fromEnvString, z.number().int().positive().default(120_000)),
-  idleMs: z.preprocess(fromEnvString, z.number().int().positive().default(60_000)),
-});
-
 const openAICompatibleSchema = z.object({
   type: z.enum(['openai', 'openai-compatible']),
   baseUrl: z.url(),
@@ -26,7 +21,8 @@ const openAICompatibleSchema = z.object({
   /** Model names (glob patterns allowed) this provider serves; used to resolve bare names. */
   models: z.array(z.string()).default([]),
   headers: z.record(z.string(), z.string()).default({}),
-  timeouts: timeoutsSchema.partial().optional(),
+  /** Connection set-up limit for this provider; call timeouts come from the routing policy. */
+  connectTimeoutMs: z.preprocess(fromEnvString, z.number().int().positive().optional()),
 });
 
 const mockSchema = z.object({
@@ -78,6 +74,8 @@ export const configSchema = z.object({
     .object({
       brokers: z.array(z.string().min(1)).default([]),
       clientId: z.string().default('spillway'),
+      /** The Kafka client library behind the bus: kafkajs (default) or @platformatic/kafka (less CPU per message). */
+      client: z.enum(['kafkajs', 'platformatic']).default('kafkajs'),
       partitions: partitionsSchema.prefault({}),
       replicationFactor: z.preprocess(fromEnvString, z.number().int().positive().optional()),
       produceTimeoutMs: z.preprocess(fromEnvString, z.number().int().positive().default(5_000)),
@@ -94,9 +92,12 @@ export const configSchema = z.object({
   defaults: z
     .object({
       deadlineMs: z.preprocess(fromEnvString, z.number().int().positive().default(300_000)),
-      timeouts: timeoutsSchema.prefault({}),
     })
     .prefault({}),
+  /** Retry, timeout, breaker, cooldown, mid-stream and hedging defaults under every alias. */
+  routing: routingSchema.prefault({}),
+  /** Model aliases: weighted targets, fallback chains and their own policy. */
+  models: modelsSchema.default({}),
   providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'provider names are lower-case letters, digits, "-" and "_"'), providerSchema).default({}),
 });
 

@@ -15,7 +15,13 @@ export const requestEnvelopeSchema = z.object({
   tenant: z.string().default('default'),
   operation: z.literal('chat'),
   body: chatRequestSchema,
-  route: z.object({ model: z.string().min(1), fallbacks: z.array(z.string()).default([]) }),
+  route: z.object({
+    model: z.string().min(1),
+    /** Replace the alias's fallbacks for this request. */
+    fallbacks: z.array(z.string()).default([]),
+    /** Only the primary target group: no fallback of any kind. */
+    noFallback: z.boolean().default(false),
+  }),
   reply: z.object({
     mode: replyModeSchema,
     /** The ingest instance relaying the answer live, if any; events are addressed to it directly. */

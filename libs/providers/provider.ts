@@ -3,9 +3,14 @@
 import type { ChatChunk, ChatCompletion, ChatRequest } from '#libs/contracts/chat.ts';
 
 export interface CallOptions {
+  /** Aborts the call: the attempt's total timeout, the request's deadline, or a lost hedge race. */
   signal: AbortSignal;
   /** Model name as the provider knows it (without the provider prefix). */
   model: string;
+  /** The key routing chose for this call; absent for providers that need none. */
+  key?: { id: string; secret: string };
+  /** Time to the response headers, and the longest silence between body chunks. */
+  timeouts: { firstByteMs: number; idleMs: number };
 }
 
 export interface CallResult<T> {

@@ -10,6 +10,13 @@ function registry(providers: Record<string, unknown>, t: { after: (fn: () => Pro
   return r;
 }
 
+/** The primary target a model name resolves to, as the worker would call it. */
+function resolve(r: ProviderRegistry, model: string): { adapter: { name: string; type: string }; model: string } | undefined {
+  const target = r.chain({ model }).main[0]?.targets[0]?.target;
+  const adapter = target && r.get(target.provider);
+  return target && adapter ? { adapter, model: target.model } : undefined;
+}
+
 const openai = { type: 'openai', baseUrl: 'https://api.openai.com/v1', keys: [{ key: 'sk-a' }], models: ['gpt-4o', 'gpt-4o-mini', 'gpt-*', 'o3*'] };
 const groq = { type: 'openai-compatible', baseUrl: 'https://api.groq.com/openai/v1', keys: [{ key: 'gsk-a' }], models: ['llama-3.3-70b-versatile', 'llama-*', 'openai/gpt-oss-*'] };
 const azure = { type: 'openai-compatible', baseUrl: 'https://azure.example.test/v1', keys: [{ key: 'az' }], models: ['gpt-4o'] };
@@ -20,10 +27,10 @@ describe('ProviderRegistry', () => {
     assert.equal(r.mockOnly, true);
     assert.equal(r.adapters.length, 1);
     assert.equal(r.adapters[0].type, 'mock');
-    const resolved = r.resolve('gpt-4o');
+    const resolved = resolve(r, 'gpt-4o');
     assert.equal(resolved?.adapter.name, 'mock');
     assert.equal(resolved?.model, 'gpt-4o');
-    assert.equal(r.resolve('anything-at-all')?.adapter.type, 'mock');
+    assert.equal(resolve(r, 'anything-at-all')?.adapter.type, 'mock');
   });
 
   it('with providers configured it is not mock only and has no implicit mock', (t) => {
@@ -36,8 +43,8 @@ describe('ProviderRegistry', () => {
   it('a configured mock provider does not make it mock only', (t) => {
     const r = registry({ local: { type: 'mock', models: ['echo-1'] } }, t);
     assert.equal(r.mockOnly, false);
-    assert.equal(r.resolve('echo-1')?.adapter.name, 'local');
-    assert.equal(r.resolve('gpt-4o'), undefined);
+    assert.equal(resolve(r, 'echo-1')?.adapter.name, 'local');
+    assert.equal(resolve(r, 'gpt-4o'), undefined);
   });
 
   it('get finds an adapter by provider name', (t) => {
@@ -49,48 +56,61 @@ describe('ProviderRegistry', () => {
 
   it('"provider/model" names the provider and sends the model without the prefix', (t) => {
     const r = registry({ openai, groq }, t);
-    const resolved = r.resolve('groq/llama-3.1-8b-instant');
+    const resolved = resolve(r, 'groq/llama-3.1-8b-instant');
     assert.equal(resolved?.adapter.name, 'groq');
     assert.equal(resolved?.model, 'llama-3.1-8b-instant');
   });
 
   it('"provider/model" reaches the provider even for a model its patterns do not list', (t) => {
     const r = registry({ openai, groq }, t);
-    const resolved = r.resolve('openai/text-davinci-003');
+    const resolved = resolve(r, 'openai/text-davinci-003');
     assert.equal(resolved?.adapter.name, 'openai');
     assert.equal(resolved?.model, 'text-davinci-003');
   });
 
   it('a bare name goes to the first provider whose patterns match', (t) => {
     const r = registry({ azure, openai }, t);
-    assert.equal(r.resolve('gpt-4o')?.adapter.name, 'azure', 'both serve gpt-4o; azure is listed first');
-    assert.equal(r.resolve('gpt-4o-mini')?.adapter.name, 'openai');
-    assert.equal(r.resolve('o3-mini')?.adapter.name, 'openai', 'glob pattern');
+    assert.equal(resolve(r, 'gpt-4o')?.adapter.name, 'azure', 'both serve gpt-4o; azure is listed first');
+    assert.equal(resolve(r, 'gpt-4o-mini')?.adapter.name, 'openai');
+    assert.equal(resolve(r, 'o3-mini')?.adapter.name, 'openai', 'glob pattern');
     const swapped = registry({ openai, azure }, t);
-    assert.equal(swapped.resolve('gpt-4o')?.adapter.name, 'openai');
+    assert.equal(resolve(swapped, 'gpt-4o')?.adapter.name, 'openai');
   });
 
   it('a bare name keeps its full text as the upstream model', (t) => {
     const r = registry({ openai, groq }, t);
-    const resolved = r.resolve('llama-3.3-70b-versatile');
+    const resolved = resolve(r, 'llama-3.3-70b-versatile');
     assert.equal(resolved?.adapter.name, 'groq');
     assert.equal(resolved?.model, 'llama-3.3-70b-versatile');
   });
 
   it('a model whose own name has a slash resolves by pattern when the prefix is no provider', (t) => {
     const r = registry({ groq }, t);
-    const resolved = r.resolve('openai/gpt-oss-120b');
+    const resolved = resolve(r, 'openai/gpt-oss-120b');
     assert.equal(resolved?.adapter.name, 'groq');
     assert.equal(resolved?.model, 'openai/gpt-oss-120b');
   });
 
   it('an unknown model is undefined', (t) => {
     const r = registry({ openai, groq }, t);
-    assert.equal(r.resolve('claude-3-5-sonnet'), undefined);
-    assert.equal(r.resolve('nope/unknown-model'), undefined);
-    assert.equal(r.resolve('openai/'), undefined, 'a provider with no model');
-    assert.equal(r.resolve('/gpt-4o'), undefined, 'a leading slash names no provider');
-    assert.equal(r.resolve(''), undefined);
+    assert.equal(resolve(r, 'claude-3-5-sonnet'), undefined);
+    assert.equal(resolve(r, 'nope/unknown-model'), undefined);
+    assert.equal(resolve(r, 'openai/'), undefined, 'a provider with no model');
+    assert.equal(resolve(r, '/gpt-4o'), undefined, 'a leading slash names no provider');
+    assert.equal(resolve(r, ''), undefined);
+  });
+
+  it('lists aliases first, then exact provider models', (t) => {
+    const r = new ProviderRegistry(configSchema.parse({ providers: { openai }, models: { smart: { targets: ['openai/gpt-4o'] } } }));
+    t.after(() => r.close());
+    assert.deepEqual(r.listModels()[0], { id: 'smart', owned_by: 'spillway' });
+  });
+
+  it('keeps key secrets by provider and key id, for the worker only', (t) => {
+    const r = registry({ openai: { ...openai, keys: [{ id: 'primary', key: 'sk-one' }, { key: 'sk-two' }] } }, t);
+    assert.equal(r.secret('openai', 'primary'), 'sk-one');
+    assert.equal(r.secret('openai', 'openai-key-1'), 'sk-two');
+    assert.equal(r.secret('groq', 'primary'), undefined);
   });
 
   it('listModels lists only exact names, prefixed with the provider', (t) => {

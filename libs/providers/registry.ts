@@ -1,48 +1,63 @@
-// Builds the configured provider adapters and resolves a requested model to one of them:
-// "provider/model" names the provider; a bare name goes to the first provider that serves it.
+// Builds the configured provider adapters, holds their keys, and gives routing the view of
+// providers and aliases it expands a request's route against.
 import type { Config } from '#libs/config/schema.ts';
+import { ConfigError } from '#libs/config/load.ts';
+import { expandChain, type Chain, type ChainConfig, type ProviderLike, type RouteRequest } from '#libs/routing/chain.ts';
+import { keyIdOf } from '#libs/routing/key-pool.ts';
 import { MockAdapter } from './mock/adapter.ts';
 import { OpenAIAdapter } from './openai/adapter.ts';
 import type { ProviderAdapter } from './provider.ts';
-
-export interface ResolvedModel {
-  adapter: ProviderAdapter;
-  /** The model name sent upstream. */
-  model: string;
-}
 
 export class ProviderRegistry {
   readonly adapters: ProviderAdapter[];
   /** True when no provider was configured and the built-in mock answers everything. */
   readonly mockOnly: boolean;
 
+  private readonly chainConfig: ChainConfig;
+  private readonly secrets = new Map<string, string>();
+
   constructor(config: Config) {
     const entries = Object.entries(config.providers);
     this.mockOnly = entries.length === 0;
     if (this.mockOnly) entries.push(['mock', { type: 'mock', models: ['*'], latencyMs: 0, tokensPerSecond: 0 }]);
     this.adapters = entries.map(([name, provider]) =>
-      provider.type === 'mock' ? new MockAdapter(name, provider) : new OpenAIAdapter(name, provider, config.defaults.timeouts),
+      provider.type === 'mock' ? new MockAdapter(name, provider) : new OpenAIAdapter(name, provider, config.routing.timeouts.connectMs),
     );
+    const providers: Record<string, ProviderLike> = {};
+    for (const [name, provider] of entries) {
+      const keys = provider.type === 'mock' ? [] : provider.keys;
+      providers[name] = { models: provider.models, keys };
+      keys.forEach((key, index) => this.secrets.set(`${name}\u0000${keyIdOf(name, key, index)}`, key.key));
+    }
+    this.chainConfig = { providers, routing: config.routing, models: config.models };
+    for (const alias of Object.keys(config.models)) {
+      const unresolved = this.chain({ model: alias }).unresolved;
+      if (unresolved.length > 0) throw new ConfigError(`models.${alias}: no alias or configured provider serves ${unresolved.map((n) => `"${n}"`).join(', ')}`);
+    }
+  }
+
+  /** The chain of targets a route walks (aliases expanded, fallbacks in order). */
+  chain(route: RouteRequest): Chain {
+    return expandChain(route, this.chainConfig);
+  }
+
+  routingView(): ChainConfig {
+    return this.chainConfig;
+  }
+
+  /** The secret of a key routing chose; never logged, never put in a result. */
+  secret(provider: string, keyId: string): string | undefined {
+    return this.secrets.get(`${provider}\u0000${keyId}`);
   }
 
   get(name: string): ProviderAdapter | undefined {
     return this.adapters.find((a) => a.name === name);
   }
 
-  resolve(requested: string): ResolvedModel | undefined {
-    const slash = requested.indexOf('/');
-    if (slash > 0) {
-      const adapter = this.get(requested.slice(0, slash));
-      const model = requested.slice(slash + 1);
-      if (adapter && model) return { adapter, model };
-    }
-    const adapter = this.adapters.find((a) => a.serves(requested));
-    return adapter ? { adapter, model: requested } : undefined;
-  }
-
   /** The ids listed at /v1/models. */
   listModels(): { id: string; owned_by: string }[] {
-    return this.adapters.flatMap((a) => a.listModels().map((m) => ({ id: `${a.name}/${m}`, owned_by: a.name })));
+    const aliases = Object.keys(this.chainConfig.models ?? {}).map((id) => ({ id, owned_by: 'spillway' }));
+    return [...aliases, ...this.adapters.flatMap((a) => a.listModels().map((m) => ({ id: `${a.name}/${m}`, owned_by: a.name })))];
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,7 @@ import { ConfigError } from '#libs/config/load.ts';
 import type { Bus } from '#libs/bus/bus.ts';
 import { KafkaBus } from '#libs/bus/kafka.ts';
 import { MemoryBus } from '#libs/bus/memory.ts';
+import { PlatformaticKafkaBus } from '#libs/bus/platformatic-kafka.ts';
 import { topicNames, topicSpecs, type Topics } from '#libs/bus/topics.ts';
 import type { Store } from '#libs/store/store.ts';
 import { RedisStore } from '#libs/store/redis.ts';
@@ -36,17 +37,20 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
   }
   const embedded = !hasKafka;
   const storeOptions = { prefix: config.prefix, resultTtlSeconds: config.results.ttlSeconds, replayTtlSeconds: config.streams.replayTtlSeconds };
+  const kafkaOptions = {
+    brokers: config.kafka.brokers,
+    clientId: config.kafka.clientId,
+    logger,
+    produceTimeoutMs: config.kafka.produceTimeoutMs,
+    fetchMaxWaitMs: config.kafka.fetchMaxWaitMs,
+    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    replicationFactor: config.kafka.replicationFactor,
+  };
   const bus: Bus = embedded
     ? new MemoryBus((err) => logger.error({ err }, 'handler failed; retrying'))
-    : new KafkaBus({
-        brokers: config.kafka.brokers,
-        clientId: config.kafka.clientId,
-        logger,
-        produceTimeoutMs: config.kafka.produceTimeoutMs,
-        fetchMaxWaitMs: config.kafka.fetchMaxWaitMs,
-        sessionTimeoutMs: config.kafka.sessionTimeoutMs,
-        replicationFactor: config.kafka.replicationFactor,
-      });
+    : config.kafka.client === 'platformatic'
+      ? new PlatformaticKafkaBus(kafkaOptions)
+      : new KafkaBus(kafkaOptions);
   const store: Store = embedded ? new MemoryStore(storeOptions) : new RedisStore(config.redis.url ?? '', storeOptions, logger);
   try {
     await bus.ensureTopics(topicSpecs(config));

@@ -1,7 +1,7 @@
 // The in-memory store of the embedded default: the same interface, gone when the process ends.
 import { EventEmitter } from 'node:events';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
-import type { IdempotencyBinding, PublishOptions, RequestState, Store, StoreOptions } from './store.ts';
+import type { HealthUpdate, IdempotencyBinding, PublishOptions, RequestState, Store, StoreOptions } from './store.ts';
 
 interface Expiring<T> {
   value: T;
@@ -15,6 +15,7 @@ export class MemoryStore implements Store {
   private readonly claims = new Map<string, Expiring<string>>();
   private readonly replays = new Map<string, Expiring<LiveEvent[]>>();
   private readonly idempotency = new Map<string, Expiring<IdempotencyBinding>>();
+  private readonly health = new Map<string, HealthUpdate>();
   private readonly live = new EventEmitter();
   private readonly opts: StoreOptions;
   private readonly sweeper: NodeJS.Timeout;
@@ -108,6 +109,22 @@ export class MemoryStore implements Store {
 
   async releaseIdempotencyKey(key: string, requestId: string): Promise<void> {
     if (fresh(this.idempotency, key)?.requestId === requestId) this.idempotency.delete(key);
+  }
+
+  async loadHealth(): Promise<HealthUpdate[]> {
+    return [...this.health.values()];
+  }
+
+  async saveHealth(update: HealthUpdate): Promise<void> {
+    this.health.set(`${update.kind}:${update.id}`, update);
+    this.live.emit('health\u0000', update);
+  }
+
+  async subscribeHealth(onUpdate: (update: HealthUpdate) => void): Promise<() => Promise<void>> {
+    this.live.on('health\u0000', onUpdate);
+    return async () => {
+      this.live.off('health\u0000', onUpdate);
+    };
   }
 
   async ready(): Promise<boolean> {

@@ -4,7 +4,7 @@
 import { Redis } from 'ioredis';
 import { liveEventSchema, resultEnvelopeSchema, type LiveEvent, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
-import { StoreUnavailableError, idempotencyBindingSchema, storeKeys, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
+import { StoreUnavailableError, healthUpdateSchema, idempotencyBindingSchema, storeKeys, type HealthUpdate, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
 
 const replayMaxLen = 10_000;
 const followTimeoutMs = 2_000;
@@ -195,6 +195,40 @@ export class RedisStore implements Store {
   async releaseIdempotencyKey(key: string, requestId: string): Promise<void> {
     const raw = await this.client.get(this.keys.idempotency(key));
     if (raw && idempotencyBindingSchema.safeParse(safeJson(raw)).data?.requestId === requestId) await this.client.del(this.keys.idempotency(key));
+  }
+
+  async loadHealth(): Promise<HealthUpdate[]> {
+    const all = await this.client.hgetall(this.keys.health);
+    const updates: HealthUpdate[] = [];
+    for (const raw of Object.values(all)) {
+      const parsed = healthUpdateSchema.safeParse(safeJson(raw));
+      if (parsed.success) updates.push(parsed.data);
+    }
+    return updates;
+  }
+
+  async saveHealth(update: HealthUpdate): Promise<void> {
+    const payload = JSON.stringify(update);
+    const pipeline = this.client.pipeline();
+    pipeline.hset(this.keys.health, `${update.kind}:${update.id}`, payload);
+    pipeline.publish(this.keys.healthChannel, payload);
+    await execOrThrow(pipeline);
+  }
+
+  async subscribeHealth(onUpdate: (update: HealthUpdate) => void): Promise<() => Promise<void>> {
+    const sub = this.subscriberConnection();
+    const channel = this.keys.healthChannel;
+    const listener = (ch: string, message: string): void => {
+      if (ch !== channel) return;
+      const parsed = healthUpdateSchema.safeParse(safeJson(message));
+      if (parsed.success) onUpdate(parsed.data);
+    };
+    sub.on('message', listener);
+    await sub.subscribe(channel);
+    return async () => {
+      sub.off('message', listener);
+      await sub.unsubscribe(channel).catch(() => undefined);
+    };
   }
 
   async ready(): Promise<boolean> {

@@ -62,9 +62,23 @@ export interface Store {
   /** Frees the key if it is still bound to this request (its acceptance failed). */
   releaseIdempotencyKey(key: string, requestId: string): Promise<void>;
 
+  /** Every breaker and key cooldown workers have shared (see services/worker/health-cache.ts). */
+  loadHealth(): Promise<HealthUpdate[]>;
+  /** Shares one breaker or cooldown with every worker: stored, and announced to subscribers. */
+  saveHealth(update: HealthUpdate): Promise<void>;
+  subscribeHealth(onUpdate: (update: HealthUpdate) => void): Promise<() => Promise<void>>;
+
   ready(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** One piece of shared provider health: a target's or a key's breaker, or a key's cooldown. */
+export const healthUpdateSchema = z.object({
+  kind: z.enum(['target', 'key', 'cooldown']),
+  id: z.string(),
+  value: z.unknown(),
+});
+export type HealthUpdate = z.infer<typeof healthUpdateSchema>;
 
 /** The store did not answer in time; the caller should answer 503 rather than hang. */
 export class StoreUnavailableError extends Error {}
@@ -83,6 +97,8 @@ export function storeKeys(prefix: string): {
   live: (id: string) => string;
   reply: (instanceId: string) => string;
   idempotency: (key: string) => string;
+  health: string;
+  healthChannel: string;
 } {
   return {
     result: (id) => `${prefix}:result:${id}`,
@@ -92,5 +108,7 @@ export function storeKeys(prefix: string): {
     live: (id) => `${prefix}:live:${id}`,
     reply: (instanceId) => `${prefix}:reply:${instanceId}`,
     idempotency: (key) => `${prefix}:idem:${key}`,
+    health: `${prefix}:health`,
+    healthChannel: `${prefix}:health:changes`,
   };
 }

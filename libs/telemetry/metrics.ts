@@ -1,5 +1,5 @@
 // Prometheus metrics, one registry per process, served at /metrics by every service.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
@@ -10,6 +10,10 @@ export interface Metrics {
   upstreamTtft: Histogram<'provider' | 'model'>;
   tokens: Counter<'provider' | 'model' | 'kind'>;
   deadLetters: Counter<'reason'>;
+  retries: Counter<'provider' | 'model' | 'failure'>;
+  fallbacks: Counter<'from' | 'to' | 'reason'>;
+  keyCooldowns: Counter<'key' | 'reason'>;
+  breakerState: Gauge<'kind' | 'id' | 'state'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -25,6 +29,10 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     upstreamLatency: new Histogram({ name: 'spillway_upstream_latency_seconds', help: 'Upstream call duration until the last byte', labelNames: ['provider', 'model'], buckets: seconds, registers }),
     upstreamTtft: new Histogram({ name: 'spillway_upstream_ttft_seconds', help: 'Upstream time to first token (streams) or first byte', labelNames: ['provider', 'model'], buckets: seconds, registers }),
     tokens: new Counter({ name: 'spillway_tokens_total', help: 'Tokens reported by upstream usage, by kind (prompt, completion)', labelNames: ['provider', 'model', 'kind'], registers }),
+    retries: new Counter({ name: 'spillway_retries_total', help: 'Retries on the same target, by the failure class that caused them', labelNames: ['provider', 'model', 'failure'], registers }),
+    fallbacks: new Counter({ name: 'spillway_fallbacks_total', help: 'Moves from one target to another (key rotations included), by reason', labelNames: ['from', 'to', 'reason'], registers }),
+    keyCooldowns: new Counter({ name: 'spillway_key_cooldowns_total', help: 'Provider keys taken out of rotation (by key id: provider:id), by reason (rate_limited, auth)', labelNames: ['key', 'reason'], registers }),
+    breakerState: new Gauge({ name: 'spillway_breaker_state', help: '1 for the current state of each circuit breaker (kind target or key)', labelNames: ['kind', 'id', 'state'], registers }),
     deadLetters: new Counter({ name: 'spillway_dead_letters_total', help: 'Kafka messages sent to the dead-letter topic, by reason', labelNames: ['reason'], registers }),
   };
 }

@@ -26,6 +26,16 @@ export interface IngestService {
 /** How long past the deadline a client waits for the worker's own deadline result. */
 const deadlineGraceMs = 1_000;
 const timeoutHeader = 'x-spillway-timeout-ms';
+const fallbackHeader = 'x-spillway-fallback';
+
+/** `x-spillway-fallback: off` keeps one request on its primary target group. */
+function fallbackSwitch(req: FastifyRequest): boolean {
+  const raw = req.headers[fallbackHeader];
+  if (raw === undefined) return false;
+  if (raw === 'off') return true;
+  if (raw === 'on') return false;
+  throw new GatewayError(400, `Invalid ${fallbackHeader} header: expected 'on' or 'off', got '${String(raw)}'.`, { code: 'invalid_header', param: fallbackHeader });
+}
 const tenant = 'default';
 
 export async function startIngest(runtime: Runtime): Promise<IngestService> {
@@ -168,8 +178,14 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
 
   async function chatCompletions(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const body = parseOrThrow(chatRequestSchema, req.body);
-    if (!registry.resolve(body.model)) {
+    const noFallback = fallbackSwitch(req);
+    const chain = registry.chain({ model: body.model, fallbacks: body.fallbacks, noFallback });
+    if (chain.main.length === 0) {
       throw new GatewayError(404, `The model \`${body.model}\` does not exist or no configured provider serves it.`, { code: 'model_not_found', param: 'model' });
+    }
+    const unknownFallback = (body.fallbacks ?? []).find((name) => chain.unresolved.includes(name));
+    if (unknownFallback !== undefined) {
+      throw new GatewayError(400, `Invalid value for 'fallbacks': no alias or configured provider serves \`${unknownFallback}\`.`, { code: 'model_not_found', param: 'fallbacks' });
     }
     const now = Date.now();
     const deadline = deadlineFor(req, now);
@@ -189,7 +205,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       tenant,
       operation: 'chat',
       body,
-      route: { model: body.model, fallbacks: body.fallbacks ?? [] },
+      route: { model: body.model, fallbacks: body.fallbacks ?? [], noFallback },
       reply: { mode, to: id },
       acceptedAt: now,
       deadline,

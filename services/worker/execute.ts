@@ -1,12 +1,13 @@
 // Executes one request envelope: skip if already answered, claim it, call the provider
 // (streaming deltas live), record the result in Redis, then in Kafka. The offset is committed
 // by the consumer only after this returns, so a crash anywhere here means a redelivery.
-import { chatChunkSchema, type ChatChunk } from '#libs/contracts/chat.ts';
-import { requestEnvelopeSchema, type Attempt, type FailureClass, type LiveEvent, type RequestEnvelope, type ResultEnvelope } from '#libs/contracts/envelope.ts';
-import { classify } from '#libs/routing/classify.ts';
+import { chatChunkSchema } from '#libs/contracts/chat.ts';
+import { runAttempts } from './attempts.ts';
+import type { HealthCache } from './health-cache.ts';
+import { StreamRelay } from './stream-relay.ts';
+import { requestEnvelopeSchema, type Attempt, type LiveEvent, type RequestEnvelope, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { failureResponse, type FailureResponse } from '#libs/routing/failure-response.ts';
 import { StreamAssembler } from '#libs/providers/stream-assembler.ts';
-import { UpstreamError } from '#libs/providers/provider.ts';
 import type { BusMessage } from '#libs/bus/bus.ts';
 import { deadLetter } from '#libs/bus/dead-letter.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
@@ -14,6 +15,7 @@ import { envelopeVersion } from '#libs/contracts/envelope.ts';
 
 export interface WorkerContext extends Runtime {
   workerId: string;
+  health: HealthCache;
 }
 
 const claimPollMs = 250;
@@ -104,88 +106,21 @@ async function finishInterruptedStream(ctx: WorkerContext, envelope: RequestEnve
 }
 
 async function execute(ctx: WorkerContext, envelope: RequestEnvelope): Promise<{ result: ResultEnvelope; deltas: number }> {
-  let deltas = 0;
-  const result = await attemptOnce(ctx, envelope, (n) => (deltas = n));
-  return { result, deltas };
-}
-
-async function attemptOnce(ctx: WorkerContext, envelope: RequestEnvelope, onDeltas: (n: number) => void): Promise<ResultEnvelope> {
-  const now = Date.now();
   const base = { v: envelopeVersion, id: envelope.id, acceptedAt: envelope.acceptedAt } as const;
-  if (now >= envelope.deadline) {
-    return failed(base, [], failureResponse('deadline_exceeded'));
-  }
-  const resolved = ctx.registry.resolve(envelope.route.model);
-  if (!resolved) {
-    return failed(base, [], {
+  if (Date.now() >= envelope.deadline) return { result: failed(base, [], failureResponse('deadline_exceeded')), deltas: 0 };
+  if (ctx.registry.chain({ model: envelope.route.model }).main.length === 0) {
+    const response: FailureResponse = {
       httpStatus: 404,
       error: { message: `The model \`${envelope.route.model}\` does not exist or no configured provider serves it.`, type: 'invalid_request_error', param: 'model', code: 'model_not_found' },
       headers: {},
-    });
+    };
+    return { result: failed(base, [], response), deltas: 0 };
   }
-  const { adapter, model } = resolved;
-  const signal = AbortSignal.timeout(envelope.deadline - now);
-  const startedAt = Date.now();
-  const labels = { provider: adapter.name, model };
-  const attempt = (extra: Partial<Attempt>): Attempt => ({ provider: adapter.name, model, startedAt, latencyMs: Date.now() - startedAt, ...extra });
   void ctx.store.setState(envelope.id, 'running').catch(() => undefined);
-  const relay = new DeltaRelay(ctx, envelope);
-
-  try {
-    if (envelope.reply.mode === 'stream') {
-      const assembler = new StreamAssembler();
-      const call = await adapter.stream(envelope.body, { signal, model });
-      let first = true;
-      for await (const chunk of call.chunks) {
-        if (first) {
-          ctx.metrics.upstreamTtft.observe(labels, (Date.now() - startedAt) / 1000);
-          first = false;
-        }
-        assembler.add(chunk);
-        relay.send(chunk);
-      }
-      await relay.flush();
-      const usage = assembler.getUsage();
-      recordSuccess(ctx, labels, startedAt, usage);
-      return {
-        ...base,
-        status: 'succeeded',
-        httpStatus: 200,
-        response: assembler.completion(),
-        usage,
-        provider: adapter.name,
-        model,
-        attempts: [attempt({ keyId: call.keyId, status: 200 })],
-        completedAt: Date.now(),
-      };
-    }
-    const { value, keyId } = await adapter.complete(envelope.body, { signal, model });
-    ctx.metrics.upstreamTtft.observe(labels, (Date.now() - startedAt) / 1000);
-    const usage = value.usage ?? undefined;
-    recordSuccess(ctx, labels, startedAt, usage);
-    return { ...base, status: 'succeeded', httpStatus: 200, response: value, usage, provider: adapter.name, model, attempts: [attempt({ keyId, status: 200 })], completedAt: Date.now() };
-  } catch (err) {
-    await relay.flush().catch(() => undefined);
-    const upstream = err instanceof UpstreamError ? err : new UpstreamError((err as Error).message, { phase: 'response' });
-    const failure: FailureClass = signal.aborted ? 'deadline_exceeded' : classify(upstream);
-    ctx.metrics.attempts.inc({ ...labels, failure });
-    ctx.metrics.requests.inc({ ...labels, outcome: failure });
-    ctx.logger.warn({ requestId: envelope.id, provider: adapter.name, model, failure, status: upstream.status, code: upstream.code, phase: upstream.phase }, 'upstream attempt failed');
-    const response = failureResponse(failure, upstream, adapter.name);
-    return { ...failed(base, [attempt({ keyId: upstream.keyId, status: upstream.status, failure, message: upstream.message })], response), provider: adapter.name, model };
-  } finally {
-    onDeltas(relay.count());
-  }
-}
-
-function recordSuccess(ctx: WorkerContext, labels: { provider: string; model: string }, startedAt: number, usage: { prompt_tokens: number; completion_tokens: number } | undefined): void {
-  ctx.metrics.upstreamLatency.observe(labels, (Date.now() - startedAt) / 1000);
-  ctx.metrics.attempts.inc({ ...labels, failure: 'none' });
-  ctx.metrics.requests.inc({ ...labels, outcome: 'success' });
-  if (usage) {
-    ctx.metrics.tokens.inc({ ...labels, kind: 'prompt' }, usage.prompt_tokens);
-    ctx.metrics.tokens.inc({ ...labels, kind: 'completion' }, usage.completion_tokens);
-  }
+  const relay = envelope.reply.mode === 'stream' ? new StreamRelay(ctx.store, envelope) : undefined;
+  const result = await runAttempts(ctx, envelope, relay);
+  await relay?.flush();
+  return { result, deltas: relay?.count() ?? 0 };
 }
 
 function failed(base: { v: 1; id: string; acceptedAt: number }, attempts: Attempt[], response: FailureResponse): ResultEnvelope {
@@ -198,43 +133,6 @@ function failed(base: { v: 1; id: string; acceptedAt: number }, attempts: Attemp
     attempts,
     completedAt: Date.now(),
   };
-}
-
-/**
- * Publishes stream chunks as live events, in order, without waiting on each round trip.
- * Chunks are shaped as the client asked: usage only when it asked for include_usage.
- */
-class DeltaRelay {
-  private seq = 0;
-  private readonly pending: Promise<void>[] = [];
-  private readonly ctx: WorkerContext;
-  private readonly envelope: RequestEnvelope;
-  private readonly includeUsage: boolean;
-
-  constructor(ctx: WorkerContext, envelope: RequestEnvelope) {
-    this.ctx = ctx;
-    this.envelope = envelope;
-    this.includeUsage = envelope.body.stream_options?.include_usage === true;
-  }
-
-  send(chunk: ChatChunk): void {
-    let data: Record<string, unknown> = chunk;
-    if (!this.includeUsage) {
-      if (chunk.choices.length === 0) return;
-      const { usage: _usage, ...rest } = chunk;
-      data = rest;
-    }
-    const event: LiveEvent = { id: this.envelope.id, seq: ++this.seq, type: 'delta', data };
-    this.pending.push(this.ctx.store.publish(event, { replay: true, replyTo: this.envelope.reply.to }));
-  }
-
-  count(): number {
-    return this.seq;
-  }
-
-  async flush(): Promise<void> {
-    await Promise.all(this.pending);
-  }
 }
 
 async function rejectMessage(ctx: WorkerContext, message: BusMessage, err: unknown): Promise<void> {

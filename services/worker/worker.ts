@@ -5,6 +5,7 @@ import { groupIds } from '#libs/bus/topics.ts';
 import { instanceId, type Runtime } from '#libs/runtime/runtime.ts';
 import { handleMessage } from './execute.ts';
 import { PriorityGate } from './priority-gate.ts';
+import { HealthCache } from './health-cache.ts';
 
 export interface WorkerService {
   id: string;
@@ -15,7 +16,10 @@ export interface WorkerService {
 
 export async function startWorker(runtime: Runtime): Promise<WorkerService> {
   const id = instanceId('worker');
-  const ctx = { ...runtime, workerId: id, logger: runtime.logger.child({ service: 'worker', workerId: id }) };
+  const logger = runtime.logger.child({ service: 'worker', workerId: id });
+  const health = new HealthCache(runtime.store, logger, runtime.metrics);
+  await health.start();
+  const ctx = { ...runtime, workerId: id, logger, health };
   const { concurrency, batchConcurrency } = runtime.config.worker;
   const groups = groupIds(runtime.config.prefix);
   const gate = new PriorityGate(Math.max(1, Math.floor(concurrency / 2)));
@@ -37,6 +41,7 @@ export async function startWorker(runtime: Runtime): Promise<WorkerService> {
     inFlight: () => interactive.inFlight() + batch.inFlight(),
     stop: async (graceMs) => {
       await Promise.all([interactive.stop(graceMs), batch.stop(graceMs)]);
+      await health.stop();
     },
   };
 }

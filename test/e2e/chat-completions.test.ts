@@ -6,8 +6,11 @@ import OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '#test/fakes/openai-upstream.ts';
 import { modes, startTestGateway, type TestGateway } from '#test/support/gateway.ts';
 
-for (const mode of modes) {
-  describe(`chat completions through the gateway (${mode})`, () => {
+// The Kafka mode runs once more on the alternative Kafka client (kafka.client: platformatic).
+const variants = [...modes.map((mode) => ({ mode, client: 'kafkajs' })), { mode: 'kafka' as const, client: 'platformatic' }];
+
+for (const { mode, client } of variants) {
+  describe(`chat completions through the gateway (${mode}${client === 'platformatic' ? ', @platformatic/kafka' : ''})`, () => {
     let upstream: FakeOpenAI;
     let gateway: TestGateway;
     let client: OpenAI;
@@ -16,7 +19,7 @@ for (const mode of modes) {
       upstream = await startFakeOpenAI();
       gateway = await startTestGateway({
         mode,
-        config: { providers: { openai: { type: 'openai', baseUrl: upstream.url, keys: [{ id: 'primary', key: 'sk-upstream-secret' }], models: ['gpt-4o-mini'] } } },
+        config: { kafka: { client }, providers: { openai: { type: 'openai', baseUrl: upstream.url, keys: [{ id: 'primary', key: 'sk-upstream-secret' }], models: ['gpt-4o-mini'] } } },
       });
       client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'sk-client', maxRetries: 0 });
     });

@@ -74,7 +74,7 @@ describe('dead letters (kafka)', () => {
       tenant: 'default',
       operation: 'chat',
       body: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'after the bad ones' }] },
-      route: { model: 'openai/gpt-4o-mini', fallbacks: [] },
+      route: { model: 'openai/gpt-4o-mini', fallbacks: [], noFallback: false },
       reply: { mode: 'async' },
       acceptedAt: Date.now(),
       deadline: Date.now() + 60_000,

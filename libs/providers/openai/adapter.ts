@@ -9,12 +9,6 @@ import { UpstreamError, type CallOptions, type CallResult, type ProviderAdapter,
 
 type OpenAIConfig = Extract<ProviderConfig, { type: 'openai' | 'openai-compatible' }>;
 
-export interface Timeouts {
-  connectMs: number;
-  firstByteMs: number;
-  idleMs: number;
-}
-
 /** Fields the gateway reads itself and never forwards. */
 const gatewayOnlyFields = ['fallbacks'] as const;
 
@@ -22,19 +16,17 @@ export class OpenAIAdapter implements ProviderAdapter {
   readonly name: string;
   readonly type: string;
   private readonly config: OpenAIConfig;
-  private readonly timeouts: Timeouts;
   private readonly agent: Agent;
   private readonly url: string;
 
-  constructor(name: string, config: OpenAIConfig, timeouts: Timeouts) {
+  constructor(name: string, config: OpenAIConfig, connectTimeoutMs: number) {
     this.name = name;
     this.type = config.type;
     this.config = config;
-    this.timeouts = { ...timeouts, ...config.timeouts };
     this.url = `${config.baseUrl.replace(/\/+$/, '')}/chat/completions`;
     // No cap on connections per origin: every in-flight call holds one (HTTP/1.1), and a worker
     // runs as many calls as its concurrency allows.
-    this.agent = new Agent({ connect: { timeout: this.timeouts.connectMs }, keepAliveTimeout: 30_000 });
+    this.agent = new Agent({ connect: { timeout: config.connectTimeoutMs ?? connectTimeoutMs }, keepAliveTimeout: 30_000 });
   }
 
   serves(model: string): boolean {
@@ -45,25 +37,18 @@ export class OpenAIAdapter implements ProviderAdapter {
     return exactModels(this.config.models);
   }
 
-  private pickKey(model: string): { id?: string; key?: string } {
-    const usable = this.config.keys.filter((k) => !k.models || matchesModel(k.models, model));
-    const chosen = usable[0];
-    if (!chosen) return {};
-    return { id: chosen.id ?? `${this.name}-key-${this.config.keys.indexOf(chosen)}`, key: chosen.key };
-  }
-
   private async send(body: Record<string, unknown>, opts: CallOptions) {
-    const { id: keyId, key } = this.pickKey(opts.model);
+    const keyId = opts.key?.id;
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json', ...this.config.headers };
-    if (key) headers.authorization = `Bearer ${key}`;
+    if (opts.key) headers.authorization = `Bearer ${opts.key.secret}`;
     try {
       const res = await request(this.url, {
         method: 'POST',
         dispatcher: this.agent,
         headers,
         body: JSON.stringify(body),
-        headersTimeout: this.timeouts.firstByteMs,
-        bodyTimeout: this.timeouts.idleMs,
+        headersTimeout: opts.timeouts.firstByteMs,
+        bodyTimeout: opts.timeouts.idleMs,
         signal: opts.signal,
       });
       const resHeaders = flattenHeaders(res.headers);

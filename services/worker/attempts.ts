@@ -1,0 +1,222 @@
+// Runs one request's attempts: asks routing (pure) for the first target and, after each failure,
+// what next — retry, rotate the key, fall back, or fail — and carries the decision out: waits,
+// calls the provider, shares breaker and cooldown changes, counts and logs every failover. A
+// stream that fails after tokens reached the client continues on the next target from where it
+// stopped: the text so far goes to the fallback as the assistant's partial answer.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChatCompletion, ChatRequest } from '#libs/contracts/chat.ts';
+import { envelopeVersion, type Attempt, type FailureClass, type RequestEnvelope, type ResultEnvelope } from '#libs/contracts/envelope.ts';
+import { classify } from '#libs/routing/classify.ts';
+import { decideNext, firstAttempt, type AttemptKind, type AttemptRecord, type Decision, type FirstDecision, type RoutingContext } from '#libs/routing/decide.ts';
+import { failureResponse } from '#libs/routing/failure-response.ts';
+import { keyHealthId } from '#libs/routing/key-pool.ts';
+import { resolvePolicy, type ResolvedPolicy } from '#libs/routing/policy-schema.ts';
+import { waitHint } from '#libs/routing/retry-after.ts';
+import type { Target } from '#libs/routing/chain.ts';
+import { UpstreamError, type ProviderAdapter } from '#libs/providers/provider.ts';
+import type { Usage } from '#libs/contracts/chat.ts';
+import type { WorkerContext } from './execute.ts';
+import type { StreamRelay } from './stream-relay.ts';
+
+type Step = Exclude<Decision | FirstDecision, { kind: 'fail' }>;
+
+interface Success {
+  ok: true;
+  response: ChatCompletion;
+  usage: Usage | undefined;
+}
+
+interface Failure {
+  ok: false;
+  error: UpstreamError;
+  failure: FailureClass;
+}
+
+export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope, relay: StreamRelay | undefined): Promise<ResultEnvelope> {
+  const log = ctx.logger.child({ requestId: envelope.id });
+  const chain = ctx.registry.chain({ model: envelope.route.model, fallbacks: envelope.route.fallbacks, noFallback: envelope.route.noFallback });
+  const view = ctx.registry.routingView();
+  const policy = resolvePolicy(chain.alias, view);
+  const routing = (): RoutingContext => ({ chain, providers: view.providers, policy, health: ctx.health.view(), now: Date.now(), deadline: envelope.deadline, random: Math.random });
+  const records: AttemptRecord[] = [];
+  const attempts: Attempt[] = [];
+  let lastError: UpstreamError | undefined;
+  let decision: Decision | FirstDecision = firstAttempt(routing());
+
+  for (;;) {
+    if ('cooldown' in decision && decision.cooldown) ctx.health.applyCooldown(decision.cooldown);
+    if (decision.kind === 'fail') return failedResult(envelope, decision, attempts, lastError);
+    const step: Step = decision;
+    const kind: AttemptKind = step.kind === 'attempt' ? 'first' : step.kind;
+    if (step.kind === 'retry' && step.delayMs > 0) {
+      log.info({ target: step.target.id, delayMs: step.delayMs, failure: step.failure }, 'retrying after a wait');
+      const waited = await sleepUntilDeadline(step.delayMs, envelope.deadline);
+      if (!waited) return failedResult(envelope, { kind: 'fail', status: 504, code: 'deadline_exceeded', failure: 'deadline_exceeded', attemptsSummary: records, skipped: [] }, attempts, lastError);
+    }
+    const keyHealth = step.keyId ? keyHealthId(step.target.provider, step.keyId) : undefined;
+    ctx.health.claimProbes(step.target.id, keyHealth, step.probe, policy.breaker, Date.now());
+
+    const startedAt = Date.now();
+    const outcome = await callOnce(ctx, envelope, step.target, step.keyId, policy, relay);
+    const latencyMs = Date.now() - startedAt;
+    const labels = { provider: step.target.provider, model: step.target.model };
+    ctx.metrics.upstreamLatency.observe(labels, latencyMs / 1000);
+
+    if (outcome.ok) {
+      ctx.health.record(step.target.id, keyHealth, 'success', step.probe, policy.breaker, Date.now());
+      ctx.metrics.attempts.inc({ ...labels, failure: 'none' });
+      ctx.metrics.requests.inc({ ...labels, outcome: 'success' });
+      if (outcome.usage) {
+        ctx.metrics.tokens.inc({ ...labels, kind: 'prompt' }, outcome.usage.prompt_tokens);
+        ctx.metrics.tokens.inc({ ...labels, kind: 'completion' }, outcome.usage.completion_tokens);
+      }
+      attempts.push({ provider: step.target.provider, model: step.target.model, keyId: step.keyId, startedAt, latencyMs, status: 200 });
+      return {
+        v: envelopeVersion,
+        id: envelope.id,
+        status: 'succeeded',
+        httpStatus: 200,
+        response: outcome.response,
+        usage: outcome.usage,
+        provider: step.target.provider,
+        model: step.target.model,
+        attempts,
+        acceptedAt: envelope.acceptedAt,
+        completedAt: Date.now(),
+      };
+    }
+
+    lastError = outcome.error;
+    const now = Date.now();
+    ctx.metrics.attempts.inc({ ...labels, failure: outcome.failure });
+    ctx.health.record(step.target.id, keyHealth, outcome.failure, step.probe, policy.breaker, now);
+    attempts.push({ provider: step.target.provider, model: step.target.model, keyId: step.keyId, startedAt, latencyMs, status: outcome.error.status, failure: outcome.failure, message: safeMessage(outcome.error) });
+    records.push({
+      target: step.target,
+      keyId: step.keyId,
+      lane: step.lane,
+      kind,
+      failure: outcome.failure,
+      waitMs: waitHint(outcome.error.headers, outcome.error.body, now),
+      streamed: relay?.hasText() ?? false,
+      at: now,
+    });
+    decision = decideNext({ ...routing(), attempts: records });
+    explain(ctx, log, step.target, outcome, decision);
+  }
+}
+
+/** One call to one target, streaming through the relay or whole. */
+async function callOnce(ctx: WorkerContext, envelope: RequestEnvelope, target: Target, keyId: string | undefined, policy: ResolvedPolicy, relay: StreamRelay | undefined): Promise<Success | Failure> {
+  const adapter = ctx.registry.get(target.provider);
+  if (!adapter) return failure(new UpstreamError(`no adapter for provider ${target.provider}`, { phase: 'connect' }), 'internal');
+  const secret = keyId ? ctx.registry.secret(target.provider, keyId) : undefined;
+  const deadline = AbortSignal.timeout(Math.max(1, envelope.deadline - Date.now()));
+  const total = AbortSignal.timeout(policy.timeouts.totalMs);
+  const signal = AbortSignal.any([deadline, total]);
+  const options = { signal, model: target.model, key: keyId && secret ? { id: keyId, secret } : undefined, timeouts: policy.timeouts };
+  const labels = { provider: target.provider, model: target.model };
+  const startedAt = Date.now();
+  try {
+    if (relay) return await streamOnce(ctx, adapter, continuationBody(envelope.body, relay), options, relay, labels, startedAt);
+    const { value } = await adapter.complete(envelope.body, options);
+    ctx.metrics.upstreamTtft.observe(labels, (Date.now() - startedAt) / 1000);
+    return { ok: true, response: value, usage: value.usage ?? undefined };
+  } catch (err) {
+    const upstream = err instanceof UpstreamError ? err : new UpstreamError((err as Error).message, { phase: 'response', keyId });
+    if (deadline.aborted) return failure(upstream, 'deadline_exceeded');
+    if (total.aborted) return failure(upstream, 'timeout');
+    return failure(upstream, classify(upstream));
+  }
+}
+
+async function streamOnce(
+  ctx: WorkerContext,
+  adapter: ProviderAdapter,
+  body: ChatRequest,
+  options: Parameters<ProviderAdapter['stream']>[1],
+  relay: StreamRelay,
+  labels: { provider: string; model: string },
+  startedAt: number,
+): Promise<Success> {
+  const call = await adapter.stream(body, options);
+  let first = true;
+  try {
+    for await (const chunk of call.chunks) {
+      if (first) {
+        ctx.metrics.upstreamTtft.observe(labels, (Date.now() - startedAt) / 1000);
+        first = false;
+      }
+      relay.send(chunk);
+    }
+  } finally {
+    await relay.flush();
+  }
+  return { ok: true, response: relay.assembler.completion(), usage: relay.assembler.getUsage() };
+}
+
+/** The request a continuation sends: the conversation plus the answer so far, to be continued. */
+function continuationBody(body: ChatRequest, relay: StreamRelay): ChatRequest {
+  if (!relay.hasText()) return body;
+  return { ...body, messages: [...body.messages, { role: 'assistant', content: relay.assembler.text() }] };
+}
+
+function failure(error: UpstreamError, cls: FailureClass): Failure {
+  return { ok: false, error, failure: cls };
+}
+
+function failedResult(envelope: RequestEnvelope, decision: Extract<Decision, { kind: 'fail' }>, attempts: Attempt[], lastError: UpstreamError | undefined): ResultEnvelope {
+  const response = failureResponse(decision.failure, lastError);
+  const passedThrough = lastError !== undefined && response.error.code !== failureResponse(decision.failure).error.code;
+  const summary = attempts.map((a) => `${a.provider}/${a.model}: ${a.failure ?? 'ok'}${a.status ? ` (${a.status})` : ''}`).join('; ');
+  const headers: Record<string, string> = { ...response.headers };
+  if (decision.retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));
+  const error = passedThrough
+    ? response.error
+    : { ...response.error, code: decision.code, message: attempts.length > 0 ? `${response.error.message}. Attempts: ${summary}.` : response.error.message };
+  return {
+    v: envelopeVersion,
+    id: envelope.id,
+    status: 'failed',
+    httpStatus: passedThrough ? response.httpStatus : decision.status,
+    error,
+    ...(Object.keys(headers).length > 0 ? { errorHeaders: headers } : {}),
+    ...(attempts.length > 0 ? { provider: attempts[attempts.length - 1].provider, model: attempts[attempts.length - 1].model } : {}),
+    attempts,
+    acceptedAt: envelope.acceptedAt,
+    completedAt: Date.now(),
+  };
+}
+
+/** Says, once per failover, why it happened; counts retries and fallbacks. */
+function explain(ctx: WorkerContext, log: WorkerContext['logger'], from: Target, outcome: Failure, decision: Decision): void {
+  const base = { from: from.id, failure: outcome.failure, status: outcome.error.status, code: outcome.error.code, phase: outcome.error.phase };
+  switch (decision.kind) {
+    case 'retry':
+      ctx.metrics.retries.inc({ provider: from.provider, model: from.model, failure: outcome.failure });
+      log.warn({ ...base, delayMs: decision.delayMs }, 'attempt failed; retrying the same target');
+      return;
+    case 'rotate':
+      ctx.metrics.fallbacks.inc({ from: from.id, to: decision.target.id, reason: 'key_rotation' });
+      log.warn({ ...base, keyId: decision.keyId }, 'attempt failed; rotating to another key');
+      return;
+    case 'fallback':
+      ctx.metrics.fallbacks.inc({ from: from.id, to: decision.target.id, reason: decision.reason });
+      log.warn({ ...base, to: decision.target.id, reason: decision.reason, continuation: decision.continuation, skipped: decision.skipped.map((s) => `${s.target.id}:${s.why}`) }, 'attempt failed; falling back');
+      return;
+    case 'fail':
+      log.warn({ ...base, status: decision.status, code: decision.code }, 'attempt failed; no target left');
+  }
+}
+
+/** An upstream message for the stored attempt, unless it may echo a credential. */
+function safeMessage(err: UpstreamError): string {
+  return err.status === 401 || err.status === 403 ? 'authentication failed' : err.message.slice(0, 300);
+}
+
+/** Waits, unless the wait would end at or past the deadline. */
+async function sleepUntilDeadline(ms: number, deadline: number): Promise<boolean> {
+  if (Date.now() + ms >= deadline) return false;
+  await sleep(ms);
+  return true;
+}

@@ -1,0 +1,58 @@
+// Publishes a stream's chunks as live events, in order, without waiting on each round trip, and
+// keeps the stream one stream across attempts: a fallback's chunks carry the first attempt's id,
+// its opening role chunk is dropped, and the text so far is what a continuation resumes from.
+// Chunks are shaped as the client asked: usage only with stream_options.include_usage.
+import type { ChatChunk } from '#libs/contracts/chat.ts';
+import type { LiveEvent, RequestEnvelope } from '#libs/contracts/envelope.ts';
+import { StreamAssembler } from '#libs/providers/stream-assembler.ts';
+import type { Store } from '#libs/store/store.ts';
+
+export class StreamRelay {
+  private seq = 0;
+  private id: string | undefined;
+  private roleSent = false;
+  private pending: Promise<void>[] = [];
+  private readonly store: Store;
+  private readonly envelope: RequestEnvelope;
+  private readonly includeUsage: boolean;
+  readonly assembler = new StreamAssembler();
+
+  constructor(store: Store, envelope: RequestEnvelope) {
+    this.store = store;
+    this.envelope = envelope;
+    this.includeUsage = envelope.body.stream_options?.include_usage === true;
+  }
+
+  send(chunk: ChatChunk): void {
+    this.id ??= chunk.id;
+    const opening = chunk.choices.length > 0 && chunk.choices.every((c) => c.delta.role !== undefined && !c.delta.content && !c.finish_reason);
+    if (opening && this.roleSent) return;
+    if (opening) this.roleSent = true;
+    const unified: ChatChunk = chunk.id === this.id ? chunk : { ...chunk, id: this.id };
+    this.assembler.add(unified);
+    let data: Record<string, unknown> = unified;
+    if (!this.includeUsage) {
+      if (unified.choices.length === 0) return;
+      const { usage: _usage, ...rest } = unified;
+      data = rest;
+    }
+    const event: LiveEvent = { id: this.envelope.id, seq: ++this.seq, type: 'delta', data };
+    this.pending.push(this.store.publish(event, { replay: true, replyTo: this.envelope.reply.to }));
+  }
+
+  /** Events published so far (the terminal event takes the next number). */
+  count(): number {
+    return this.seq;
+  }
+
+  /** True once text has reached the client: a failure from here on is a mid-stream failure. */
+  hasText(): boolean {
+    return this.assembler.text().length > 0;
+  }
+
+  async flush(): Promise<void> {
+    const pending = this.pending;
+    this.pending = [];
+    await Promise.all(pending);
+  }
+}

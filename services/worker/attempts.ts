@@ -4,10 +4,10 @@
 // stream that fails after tokens reached the client continues on the next target from where it
 // stopped: the text so far goes to the fallback as the assistant's partial answer.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ChatCompletion, ChatRequest } from '#libs/contracts/chat.ts';
+import type { ChatChunk, ChatCompletion, ChatRequest } from '#libs/contracts/chat.ts';
 import { envelopeVersion, type Attempt, type FailureClass, type RequestEnvelope, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { classify } from '#libs/routing/classify.ts';
-import { decideNext, firstAttempt, type AttemptKind, type AttemptRecord, type Decision, type FirstDecision, type RoutingContext } from '#libs/routing/decide.ts';
+import { decideNext, firstAttempt, hedgeTarget, type AttemptKind, type AttemptRecord, type Decision, type FirstDecision, type RoutingContext } from '#libs/routing/decide.ts';
 import { failureResponse } from '#libs/routing/failure-response.ts';
 import { keyHealthId } from '#libs/routing/key-pool.ts';
 import { resolvePolicy, type ResolvedPolicy } from '#libs/routing/policy-schema.ts';
@@ -16,6 +16,7 @@ import type { Target } from '#libs/routing/chain.ts';
 import { UpstreamError, type ProviderAdapter } from '#libs/providers/provider.ts';
 import type { Usage } from '#libs/contracts/chat.ts';
 import type { WorkerContext } from './execute.ts';
+import { HedgeRace, LostRaceError } from './hedge-race.ts';
 import type { StreamRelay } from './stream-relay.ts';
 
 type Step = Exclude<Decision | FirstDecision, { kind: 'fail' }>;
@@ -46,8 +47,8 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
   for (;;) {
     if ('cooldown' in decision && decision.cooldown) ctx.health.applyCooldown(decision.cooldown);
     if (decision.kind === 'fail') return failedResult(envelope, decision, attempts, lastError);
-    const step: Step = decision;
-    const kind: AttemptKind = step.kind === 'attempt' ? 'first' : step.kind;
+    let step: Step = decision;
+    let kind: AttemptKind = step.kind === 'attempt' ? 'first' : step.kind;
     if (step.kind === 'retry' && step.delayMs > 0) {
       log.info({ target: step.target.id, delayMs: step.delayMs, failure: step.failure }, 'retrying after a wait');
       const waited = await sleepUntilDeadline(step.delayMs, envelope.deadline);
@@ -57,8 +58,25 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
     ctx.health.claimProbes(step.target.id, keyHealth, step.probe, policy.breaker, Date.now());
 
     const startedAt = Date.now();
-    const outcome = await callOnce(ctx, envelope, step.target, step.keyId, policy, relay);
-    const latencyMs = Date.now() - startedAt;
+    const hedge = step.kind === 'attempt' && policy.hedge ? policy.hedge : undefined;
+    const settled = hedge
+      ? await hedged(ctx, envelope, step, policy, relay, hedge.afterMs, () => ({ ...routing(), attempts: [...records, { target: step.target, keyId: step.keyId, lane: step.lane, kind: 'first', at: Date.now() }] }))
+      : [{ step, outcome: await callOnce(ctx, envelope, step.target, step.keyId, policy, relay), startedAt }];
+    // Hedge losers are recorded as cancelled attempts; the call that decided goes on below.
+    for (const loser of settled.slice(0, -1)) {
+      const lost = loser.outcome.ok ? undefined : loser.outcome;
+      const cls: FailureClass = lost?.failure ?? 'cancelled';
+      if (lost && cls !== 'cancelled') ctx.health.record(loser.step.target.id, loser.step.keyId ? keyHealthId(loser.step.target.provider, loser.step.keyId) : undefined, cls, loser.step.probe, policy.breaker, Date.now());
+      const message = lost && cls !== 'cancelled' ? safeMessage(lost.error) : 'another target answered first (hedged request)';
+      attempts.push({ provider: loser.step.target.provider, model: loser.step.target.model, keyId: loser.step.keyId, startedAt: loser.startedAt, latencyMs: Date.now() - loser.startedAt, failure: cls, message });
+    }
+    const decided = settled[settled.length - 1];
+    if (decided.step !== step) {
+      step = decided.step;
+      kind = 'hedge';
+    }
+    const outcome = decided.outcome;
+    const latencyMs = Date.now() - decided.startedAt;
     const labels = { provider: step.target.provider, model: step.target.model };
     ctx.metrics.upstreamLatency.observe(labels, latencyMs / 1000);
 
@@ -107,23 +125,31 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
 }
 
 /** One call to one target, streaming through the relay or whole. */
-async function callOnce(ctx: WorkerContext, envelope: RequestEnvelope, target: Target, keyId: string | undefined, policy: ResolvedPolicy, relay: StreamRelay | undefined): Promise<Success | Failure> {
+interface Contender {
+  race: HedgeRace;
+  id: symbol;
+  signal: AbortSignal;
+}
+
+async function callOnce(ctx: WorkerContext, envelope: RequestEnvelope, target: Target, keyId: string | undefined, policy: ResolvedPolicy, relay: StreamRelay | undefined, contender?: Contender): Promise<Success | Failure> {
   const adapter = ctx.registry.get(target.provider);
   if (!adapter) return failure(new UpstreamError(`no adapter for provider ${target.provider}`, { phase: 'connect' }), 'internal');
   const secret = keyId ? ctx.registry.secret(target.provider, keyId) : undefined;
   const deadline = AbortSignal.timeout(Math.max(1, envelope.deadline - Date.now()));
   const total = AbortSignal.timeout(policy.timeouts.totalMs);
-  const signal = AbortSignal.any([deadline, total]);
+  const signal = AbortSignal.any(contender ? [deadline, total, contender.signal] : [deadline, total]);
   const options = { signal, model: target.model, key: keyId && secret ? { id: keyId, secret } : undefined, timeouts: policy.timeouts };
   const labels = { provider: target.provider, model: target.model };
   const startedAt = Date.now();
   try {
-    if (relay) return await streamOnce(ctx, adapter, continuationBody(envelope.body, relay), options, relay, labels, startedAt);
+    if (relay) return await streamOnce(ctx, adapter, continuationBody(envelope.body, relay), options, relay, labels, startedAt, contender);
     const { value } = await adapter.complete(envelope.body, options);
+    if (contender && !contender.race.claim(contender.id)) throw new LostRaceError();
     ctx.metrics.upstreamTtft.observe(labels, (Date.now() - startedAt) / 1000);
     return { ok: true, response: value, usage: value.usage ?? undefined };
   } catch (err) {
     const upstream = err instanceof UpstreamError ? err : new UpstreamError((err as Error).message, { phase: 'response', keyId });
+    if (contender?.race.lost(contender.id)) return failure(new UpstreamError(new LostRaceError().message, { phase: 'response', keyId }), 'cancelled');
     if (deadline.aborted) return failure(upstream, 'deadline_exceeded');
     if (total.aborted) return failure(upstream, 'timeout');
     return failure(upstream, classify(upstream));
@@ -138,21 +164,77 @@ async function streamOnce(
   relay: StreamRelay,
   labels: { provider: string; model: string },
   startedAt: number,
+  contender: Contender | undefined,
 ): Promise<Success> {
   const call = await adapter.stream(body, options);
   let first = true;
+  // A hedged contender holds its chunks until its first token decides the race.
+  let held: ChatChunk[] | undefined = contender ? [] : undefined;
   try {
     for await (const chunk of call.chunks) {
       if (first) {
         ctx.metrics.upstreamTtft.observe(labels, (Date.now() - startedAt) / 1000);
         first = false;
       }
+      if (held && contender) {
+        held.push(chunk);
+        const decisive = chunk.choices.some((c) => Boolean(c.delta.content) || Boolean(c.finish_reason) || Array.isArray(c.delta.tool_calls));
+        if (!decisive) continue;
+        if (!contender.race.claim(contender.id)) throw new LostRaceError();
+        for (const c of held) relay.send(c);
+        held = undefined;
+        continue;
+      }
       relay.send(chunk);
     }
+    if (held && contender && !contender.race.claim(contender.id)) throw new LostRaceError();
+    for (const c of held ?? []) relay.send(c);
   } finally {
     await relay.flush();
   }
   return { ok: true, response: relay.assembler.completion(), usage: relay.assembler.getUsage() };
+}
+
+interface Settled {
+  step: Step;
+  outcome: Success | Failure;
+  startedAt: number;
+}
+
+/**
+ * The first attempt of an alias that hedges: if the primary has produced no first token after
+ * `afterMs`, the next target starts too; the first to produce one answers and the other is
+ * cancelled. Returns the settled calls, the one whose outcome decides the request last.
+ */
+async function hedged(
+  ctx: WorkerContext,
+  envelope: RequestEnvelope,
+  step: Step,
+  policy: ResolvedPolicy,
+  relay: StreamRelay | undefined,
+  afterMs: number,
+  decideInput: () => Parameters<typeof hedgeTarget>[0],
+): Promise<Settled[]> {
+  const race = new HedgeRace();
+  const start = (s: Step): Promise<Settled> => {
+    const { id, signal } = race.join();
+    const startedAt = Date.now();
+    return callOnce(ctx, envelope, s.target, s.keyId, policy, relay, { race, id, signal }).then((outcome) => ({ step: s, outcome, startedAt }));
+  };
+  const primary = start(step);
+  const timer = new AbortController();
+  const first = await Promise.race([primary, sleep(afterMs, 'hedge' as const, { signal: timer.signal }).catch(() => 'cancelled' as const)]);
+  timer.abort();
+  if (first !== 'hedge' || race.decided()) return [await primary];
+  const next = hedgeTarget(decideInput());
+  if (!next) return [await primary];
+  ctx.metrics.fallbacks.inc({ from: step.target.id, to: next.target.id, reason: 'hedge' });
+  ctx.logger.info({ requestId: envelope.id, primary: step.target.id, hedge: next.target.id, afterMs }, 'no first token yet; hedging with the next target');
+  const secondary = start({ ...next, kind: 'fallback', failure: 'timeout', reason: 'not_retryable', continuation: false, skipped: next.skipped });
+  const both = await Promise.all([primary, secondary]);
+  // The winner (a success, or the later failure when both failed) goes last.
+  const winner = both.find((s) => s.outcome.ok) ?? both[1];
+  return [...both.filter((s) => s !== winner), winner];
 }
 
 /** The request a continuation sends: the conversation plus the answer so far, to be continued. */

@@ -1,7 +1,7 @@
 // The in-memory store of the embedded default: the same interface, gone when the process ends.
 import { EventEmitter } from 'node:events';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
-import type { HealthUpdate, IdempotencyBinding, PublishOptions, RequestState, Store, StoreOptions } from './store.ts';
+import type { BeginOutcome, HealthUpdate, IdempotencyBinding, PublishOptions, RequestState, Store, StoreOptions } from './store.ts';
 
 interface Expiring<T> {
   value: T;
@@ -80,10 +80,14 @@ export class MemoryStore implements Store {
     return fresh(this.states, id);
   }
 
-  async claim(id: string, owner: string, leaseMs: number): Promise<boolean> {
-    if (fresh(this.claims, id) !== undefined) return false;
+  async begin(id: string, owner: string, leaseMs: number): Promise<BeginOutcome> {
+    const result = fresh(this.results, id);
+    if (result) return { result, claimed: false };
+    const previous = fresh(this.states, id);
+    if (fresh(this.claims, id) !== undefined) return { claimed: false, previous };
     this.claims.set(id, { value: owner, expiresAt: Date.now() + leaseMs });
-    return true;
+    await this.setState(id, 'running');
+    return { claimed: true, previous };
   }
 
   async renewClaim(id: string, owner: string, leaseMs: number): Promise<boolean> {

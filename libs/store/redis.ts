@@ -1,10 +1,11 @@
 // The Redis store. Commands issued in the same tick share one round trip (auto-pipelining);
 // live events go out by PUBLISH on the request's own channel, plus XADD for replay. One
 // subscriber connection carries every channel this process follows.
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { liveEventSchema, resultEnvelopeSchema, type LiveEvent, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
-import { StoreUnavailableError, healthUpdateSchema, idempotencyBindingSchema, storeKeys, type HealthUpdate, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
+import { StoreUnavailableError, healthUpdateSchema, type BeginOutcome, idempotencyBindingSchema, storeKeys, type HealthUpdate, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
 
 const replayMaxLen = 10_000;
 const followTimeoutMs = 2_000;
@@ -15,6 +16,21 @@ interface Follower {
 }
 
 // Renews or releases a claim only if this owner still holds it.
+// KEYS: result, claim, state. ARGV: owner, lease ms, state ttl s. Returns {result or '', 1|0, previous state or ''}.
+const beginScript = lua(`
+local result = redis.call('GET', KEYS[1])
+if result then return {result, 0, ''} end
+local previous = redis.call('GET', KEYS[3]) or ''
+if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then
+  redis.call('SET', KEYS[3], 'running', 'EX', ARGV[3])
+  return {'', 1, previous}
+end
+return {'', 0, previous}`);
+
+function lua(text: string): { text: string; sha: string } {
+  return { text, sha: createHash('sha1').update(text).digest('hex') };
+}
+
 const renewScript = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const releaseScript = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
@@ -167,8 +183,23 @@ export class RedisStore implements Store {
     return raw === 'accepted' || raw === 'running' ? raw : undefined;
   }
 
-  async claim(id: string, owner: string, leaseMs: number): Promise<boolean> {
-    return (await this.client.set(this.keys.claim(id), owner, 'PX', leaseMs, 'NX')) === 'OK';
+  async begin(id: string, owner: string, leaseMs: number): Promise<BeginOutcome> {
+    const reply = await this.script(beginScript, [this.keys.result(id), this.keys.claim(id), this.keys.state(id)], [owner, String(leaseMs), String(this.opts.resultTtlSeconds)]);
+    const [result, claimed, previous] = Array.isArray(reply) ? reply : [];
+    const outcome: BeginOutcome = { claimed: claimed === 1 };
+    if (typeof result === 'string' && result !== '') outcome.result = resultEnvelopeSchema.parse(JSON.parse(result));
+    if (previous === 'accepted' || previous === 'running') outcome.previous = previous;
+    return outcome;
+  }
+
+  /** Runs a Lua script by its digest, sending the source only when Redis does not have it yet. */
+  private async script(source: { text: string; sha: string }, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await this.client.evalsha(source.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return this.client.eval(source.text, keys.length, ...keys, ...args);
+    }
   }
 
   async renewClaim(id: string, owner: string, leaseMs: number): Promise<boolean> {

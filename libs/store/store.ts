@@ -6,6 +6,12 @@ import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
 
 export type RequestState = 'accepted' | 'running';
 
+export interface BeginOutcome {
+  result?: ResultEnvelope;
+  claimed: boolean;
+  previous?: RequestState;
+}
+
 export interface PublishOptions {
   /** Also append to the request's replayable stream, so a client can resume from a sequence number. */
   replay: boolean;
@@ -50,8 +56,12 @@ export interface Store {
   setState(id: string, state: RequestState): Promise<void>;
   getState(id: string): Promise<RequestState | undefined>;
 
-  /** Takes the execution lease for a request; false when another live owner holds it. */
-  claim(id: string, owner: string, leaseMs: number): Promise<boolean>;
+  /**
+   * A worker taking a request, in one step: its stored result if it was answered already;
+   * otherwise the execution lease (and the 'running' mark) when no live owner holds it, and the
+   * state before — 'running' then means an earlier execution died on it.
+   */
+  begin(id: string, owner: string, leaseMs: number): Promise<BeginOutcome>;
   renewClaim(id: string, owner: string, leaseMs: number): Promise<boolean>;
   releaseClaim(id: string, owner: string): Promise<void>;
 

@@ -96,7 +96,9 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
         headers: { 'retry-after': '1', 'x-request-id': envelope.id },
       });
     }
-    const accepted = [store.setState(envelope.id, 'accepted')];
+    // A synchronous or streaming client is waiting on this very exchange; the 'queued' state is
+    // recorded for requests nobody waits on (async), which are the ones looked up by id.
+    const accepted: Promise<void>[] = envelope.reply.mode === 'async' ? [store.setState(envelope.id, 'accepted')] : [];
     if (idempotency) {
       accepted.push(store.updateIdempotencyKey(idempotency.key, { requestId: envelope.id, bodyHash: idempotency.bodyHash, state: 'accepted' }, config.idempotency.windowSeconds));
     }

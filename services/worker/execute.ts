@@ -34,20 +34,14 @@ export async function handleMessage(ctx: WorkerContext, message: BusMessage): Pr
 async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void> {
   const log = ctx.logger.child({ requestId: envelope.id });
   for (;;) {
-    // Issued together, these share one Redis round trip.
-    const [existing, claimed, state] = await Promise.all([
-      ctx.store.getResult(envelope.id),
-      ctx.store.claim(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs),
-      ctx.store.getState(envelope.id),
-    ]);
+    const { result: existing, claimed, previous } = await ctx.store.begin(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs);
     if (existing) {
       // A redelivery after the result was stored: make sure Kafka has it too, and tell any waiter.
-      if (claimed) await ctx.store.releaseClaim(envelope.id, ctx.workerId);
       log.info('request already answered; re-publishing its result');
       await publishResult(ctx, envelope, existing, { replay: false, seq: 0 });
       return;
     }
-    if (claimed && state === 'running' && envelope.reply.mode === 'stream') {
+    if (claimed && previous === 'running' && envelope.reply.mode === 'stream') {
       // An earlier execution died mid-stream: its tokens may have reached the client already.
       try {
         await finishInterruptedStream(ctx, envelope);
@@ -116,7 +110,6 @@ async function execute(ctx: WorkerContext, envelope: RequestEnvelope): Promise<{
     };
     return { result: failed(base, [], response), deltas: 0 };
   }
-  void ctx.store.setState(envelope.id, 'running').catch(() => undefined);
   const relay = envelope.reply.mode === 'stream' ? new StreamRelay(ctx.store, envelope) : undefined;
   const result = await runAttempts(ctx, envelope, relay);
   await relay?.flush();

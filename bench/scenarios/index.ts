@@ -1,8 +1,9 @@
 // Every scenario `npm run bench -- --scenario NAME` knows, in the order `all` runs them.
 import type { Scenario } from '../scenario.ts';
 import { batchIngest } from './batch-ingest.ts';
+import { failover } from './failover.ts';
 import { inflight } from './inflight.ts';
 import { stream } from './stream.ts';
 import { sync } from './sync.ts';
 
-export const scenarios: readonly Scenario[] = [sync, stream, inflight, batchIngest];
+export const scenarios: readonly Scenario[] = [sync, stream, inflight, batchIngest, failover];

@@ -9,8 +9,8 @@ export interface CallOptions {
   model: string;
   /** The key routing chose for this call; absent for providers that need none. */
   key?: { id: string; secret: string };
-  /** Time to the response headers, and the longest silence between body chunks. */
-  timeouts: { firstByteMs: number; idleMs: number };
+  /** Connection set-up, time to the response headers, and the longest silence between body chunks. */
+  timeouts: { connectMs: number; firstByteMs: number; idleMs: number };
 }
 
 export interface CallResult<T> {

@@ -21,7 +21,7 @@ export class ProviderRegistry {
     this.mockOnly = entries.length === 0;
     if (this.mockOnly) entries.push(['mock', { type: 'mock', models: ['*'], latencyMs: 0, tokensPerSecond: 0 }]);
     this.adapters = entries.map(([name, provider]) =>
-      provider.type === 'mock' ? new MockAdapter(name, provider) : new OpenAIAdapter(name, provider, config.routing.timeouts.connectMs),
+      provider.type === 'mock' ? new MockAdapter(name, provider) : new OpenAIAdapter(name, provider),
     );
     const providers: Record<string, ProviderLike> = {};
     for (const [name, provider] of entries) {

@@ -9,6 +9,8 @@ export interface FailureResponse {
   httpStatus: number;
   error: OpenAIError;
   headers: Record<string, string>;
+  /** True when the error is the provider's own, passed through as it came. */
+  passedThrough?: boolean;
 }
 
 const passThrough = new Set<FailureClass>(['client', 'context_length', 'content_filter']);
@@ -32,7 +34,7 @@ export function failureResponse(failure: FailureClass, err?: UpstreamError, deta
   const base = byClass[failure];
   if (err && passThrough.has(failure)) {
     const upstream = upstreamError(err.body);
-    if (upstream) return { httpStatus: err.status ?? base.status, error: upstream, headers: {} };
+    if (upstream) return { httpStatus: err.status ?? base.status, error: upstream, headers: {}, passedThrough: true };
   }
   const headers: Record<string, string> = {};
   if (failure === 'rate_limited' && err?.headers['retry-after']) headers['retry-after'] = err.headers['retry-after'];

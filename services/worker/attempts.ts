@@ -54,28 +54,28 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
       const waited = await sleepUntilDeadline(step.delayMs, envelope.deadline);
       if (!waited) return failedResult(envelope, { kind: 'fail', status: 504, code: 'deadline_exceeded', failure: 'deadline_exceeded', attemptsSummary: records, skipped: [] }, attempts, lastError);
     }
-    const keyHealth = step.keyId ? keyHealthId(step.target.provider, step.keyId) : undefined;
-    ctx.health.claimProbes(step.target.id, keyHealth, step.probe, policy.breaker, Date.now());
+    ctx.health.claimProbes(step.target.id, keyHealthOf(step), step.probe, policy.breaker, Date.now());
 
     const startedAt = Date.now();
-    const hedge = step.kind === 'attempt' && policy.hedge ? policy.hedge : undefined;
-    const settled = hedge
+    const hedge: { afterMs: number } | undefined = step.kind === 'attempt' && policy.hedge ? policy.hedge : undefined;
+    const settled: Settled[] = hedge
       ? await hedged(ctx, envelope, step, policy, relay, hedge.afterMs, () => ({ ...routing(), attempts: [...records, { target: step.target, keyId: step.keyId, lane: step.lane, kind: 'first', at: Date.now() }] }))
       : [{ step, outcome: await callOnce(ctx, envelope, step.target, step.keyId, policy, relay), startedAt }];
     // Hedge losers are recorded as cancelled attempts; the call that decided goes on below.
     for (const loser of settled.slice(0, -1)) {
       const lost = loser.outcome.ok ? undefined : loser.outcome;
       const cls: FailureClass = lost?.failure ?? 'cancelled';
-      if (lost && cls !== 'cancelled') ctx.health.record(loser.step.target.id, loser.step.keyId ? keyHealthId(loser.step.target.provider, loser.step.keyId) : undefined, cls, loser.step.probe, policy.breaker, Date.now());
+      if (lost && cls !== 'cancelled') ctx.health.record(loser.step.target.id, keyHealthOf(loser.step), cls, loser.step.probe, policy.breaker, Date.now());
       const message = lost && cls !== 'cancelled' ? safeMessage(lost.error) : 'another target answered first (hedged request)';
       attempts.push({ provider: loser.step.target.provider, model: loser.step.target.model, keyId: loser.step.keyId, startedAt: loser.startedAt, latencyMs: Date.now() - loser.startedAt, failure: cls, message });
     }
-    const decided = settled[settled.length - 1];
+    const decided: Settled = settled[settled.length - 1];
     if (decided.step !== step) {
       step = decided.step;
       kind = 'hedge';
     }
     const outcome = decided.outcome;
+    const keyHealth = keyHealthOf(step);
     const latencyMs = Date.now() - decided.startedAt;
     const labels = { provider: step.target.provider, model: step.target.model };
     ctx.metrics.upstreamLatency.observe(labels, latencyMs / 1000);
@@ -88,7 +88,7 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
         ctx.metrics.tokens.inc({ ...labels, kind: 'prompt' }, outcome.usage.prompt_tokens);
         ctx.metrics.tokens.inc({ ...labels, kind: 'completion' }, outcome.usage.completion_tokens);
       }
-      attempts.push({ provider: step.target.provider, model: step.target.model, keyId: step.keyId, startedAt, latencyMs, status: 200 });
+      attempts.push({ provider: step.target.provider, model: step.target.model, keyId: step.keyId, startedAt: decided.startedAt, latencyMs, status: 200 });
       return {
         v: envelopeVersion,
         id: envelope.id,
@@ -108,7 +108,7 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
     const now = Date.now();
     ctx.metrics.attempts.inc({ ...labels, failure: outcome.failure });
     ctx.health.record(step.target.id, keyHealth, outcome.failure, step.probe, policy.breaker, now);
-    attempts.push({ provider: step.target.provider, model: step.target.model, keyId: step.keyId, startedAt, latencyMs, status: outcome.error.status, failure: outcome.failure, message: safeMessage(outcome.error) });
+    attempts.push({ provider: step.target.provider, model: step.target.model, keyId: step.keyId, startedAt: decided.startedAt, latencyMs, status: outcome.error.status, failure: outcome.failure, message: safeMessage(outcome.error) });
     records.push({
       target: step.target,
       keyId: step.keyId,
@@ -116,10 +116,13 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
       kind,
       failure: outcome.failure,
       waitMs: waitHint(outcome.error.headers, outcome.error.body, now),
-      streamed: relay?.hasText() ?? false,
+      streamed: relay?.hasOutput() ?? false,
       at: now,
     });
     decision = decideNext({ ...routing(), attempts: records });
+    if (decision.kind !== 'fail' && decision.kind !== 'retry' && decision.continuation && relay?.hasToolCalls()) {
+      decision = { kind: 'fail', status: 502, code: 'stream_interrupted', failure: outcome.failure, attemptsSummary: records, skipped: [] };
+    }
     explain(ctx, log, step.target, outcome, decision);
   }
 }
@@ -239,8 +242,12 @@ async function hedged(
 
 /** The request a continuation sends: the conversation plus the answer so far, to be continued. */
 function continuationBody(body: ChatRequest, relay: StreamRelay): ChatRequest {
-  if (!relay.hasText()) return body;
+  if (!relay.hasOutput()) return body;
   return { ...body, messages: [...body.messages, { role: 'assistant', content: relay.assembler.text() }] };
+}
+
+function keyHealthOf(step: Step): string | undefined {
+  return step.keyId ? keyHealthId(step.target.provider, step.keyId) : undefined;
 }
 
 function failure(error: UpstreamError, cls: FailureClass): Failure {
@@ -249,7 +256,7 @@ function failure(error: UpstreamError, cls: FailureClass): Failure {
 
 function failedResult(envelope: RequestEnvelope, decision: Extract<Decision, { kind: 'fail' }>, attempts: Attempt[], lastError: UpstreamError | undefined): ResultEnvelope {
   const response = failureResponse(decision.failure, lastError);
-  const passedThrough = lastError !== undefined && response.error.code !== failureResponse(decision.failure).error.code;
+  const passedThrough = response.passedThrough === true;
   const summary = attempts.map((a) => `${a.provider}/${a.model}: ${a.failure ?? 'ok'}${a.status ? ` (${a.status})` : ''}`).join('; ');
   const headers: Record<string, string> = { ...response.headers };
   if (decision.retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));

@@ -25,7 +25,7 @@ export class StreamRelay {
 
   send(chunk: ChatChunk): void {
     this.id ??= chunk.id;
-    const opening = chunk.choices.length > 0 && chunk.choices.every((c) => c.delta.role !== undefined && !c.delta.content && !c.finish_reason);
+    const opening = chunk.choices.length > 0 && chunk.choices.every((c) => c.delta.role !== undefined && !c.delta.content && !c.delta.tool_calls && !c.finish_reason);
     if (opening && this.roleSent) return;
     if (opening) this.roleSent = true;
     const unified: ChatChunk = chunk.id === this.id ? chunk : { ...chunk, id: this.id };
@@ -45,9 +45,14 @@ export class StreamRelay {
     return this.seq;
   }
 
-  /** True once text has reached the client: a failure from here on is a mid-stream failure. */
-  hasText(): boolean {
-    return this.assembler.text().length > 0;
+  /** True once output (text or tool calls) has reached the client: a failure from here on is mid-stream. */
+  hasOutput(): boolean {
+    return this.assembler.text().length > 0 || this.hasToolCalls();
+  }
+
+  /** A partial tool call cannot be continued by another model; such a stream ends with an error. */
+  hasToolCalls(): boolean {
+    return this.assembler.completion().choices.some((c) => Array.isArray((c.message as { tool_calls?: unknown }).tool_calls));
   }
 
   async flush(): Promise<void> {

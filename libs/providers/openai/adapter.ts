@@ -16,17 +16,27 @@ export class OpenAIAdapter implements ProviderAdapter {
   readonly name: string;
   readonly type: string;
   private readonly config: OpenAIConfig;
-  private readonly agent: Agent;
+  /** One connection pool per connect timeout in use (undici sets it per pool, not per call). */
+  private readonly agents = new Map<number, Agent>();
   private readonly url: string;
 
-  constructor(name: string, config: OpenAIConfig, connectTimeoutMs: number) {
+  constructor(name: string, config: OpenAIConfig) {
     this.name = name;
     this.type = config.type;
     this.config = config;
     this.url = `${config.baseUrl.replace(/\/+$/, '')}/chat/completions`;
-    // No cap on connections per origin: every in-flight call holds one (HTTP/1.1), and a worker
-    // runs as many calls as its concurrency allows.
-    this.agent = new Agent({ connect: { timeout: config.connectTimeoutMs ?? connectTimeoutMs }, keepAliveTimeout: 30_000 });
+  }
+
+  private agent(connectMs: number): Agent {
+    const timeout = this.config.connectTimeoutMs ?? connectMs;
+    let agent = this.agents.get(timeout);
+    if (!agent) {
+      // No cap on connections per origin: every in-flight call holds one (HTTP/1.1), and a
+      // worker runs as many calls as its concurrency allows.
+      agent = new Agent({ connect: { timeout }, keepAliveTimeout: 30_000 });
+      this.agents.set(timeout, agent);
+    }
+    return agent;
   }
 
   serves(model: string): boolean {
@@ -42,15 +52,16 @@ export class OpenAIAdapter implements ProviderAdapter {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json', ...this.config.headers };
     if (opts.key) headers.authorization = `Bearer ${opts.key.secret}`;
     try {
-      const res = await request(this.url, {
+      // undici does not abort a connection attempt on the signal; the race makes the deadline hold.
+      const res = await abortable(request(this.url, {
         method: 'POST',
-        dispatcher: this.agent,
+        dispatcher: this.agent(opts.timeouts.connectMs),
         headers,
         body: JSON.stringify(body),
         headersTimeout: opts.timeouts.firstByteMs,
         bodyTimeout: opts.timeouts.idleMs,
         signal: opts.signal,
-      });
+      }), opts.signal);
       const resHeaders = flattenHeaders(res.headers);
       if (res.statusCode >= 400) {
         const text = await res.body.text().catch(() => '');
@@ -121,8 +132,33 @@ export class OpenAIAdapter implements ProviderAdapter {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await Promise.all([...this.agents.values()].map((a) => a.close()));
   }
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error(`call aborted: ${String(signal.reason)}`), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
 function upstreamBody(request: ChatRequest, model: string, stream: boolean): Record<string, unknown> {

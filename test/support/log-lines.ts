@@ -1,0 +1,38 @@
+// Waits for a structured (pino JSON) log line in a growing list of lines: a test gateway's `logs`
+// or a spillway process's `output`. Neither emits an event per line, so the list is re-read every
+// few milliseconds until the line is there or the time is up.
+
+export type LogFields = Record<string, unknown>;
+
+/** The line parsed as a JSON object, or undefined for a line that is not one. */
+export function logFields(line: string): LogFields | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(line);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as LogFields) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when the line's fields include every field of `match` with the same value. */
+export function logMatches(line: string, match: LogFields): boolean {
+  const fields = logFields(line);
+  return fields !== undefined && Object.entries(match).every(([k, v]) => fields[k] === v);
+}
+
+const pollMs = 20;
+
+/** Resolves with the first line (from index `from` on) whose fields include `match`. */
+export async function waitForLog(lines: readonly string[], match: LogFields, opts: { timeoutMs?: number; from?: number; what?: string } = {}): Promise<LogFields> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  let scanned = opts.from ?? 0;
+  for (;;) {
+    for (; scanned < lines.length; scanned++) {
+      const line = lines[scanned];
+      if (line !== undefined && logMatches(line, match)) return logFields(line) ?? {};
+    }
+    if (Date.now() >= deadline) throw new Error(`no log line ${opts.what ?? JSON.stringify(match)} within ${opts.timeoutMs ?? 10_000} ms`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}

@@ -3,9 +3,11 @@
 // offsets themselves, in order, once the work below them is done.
 import { Kafka, logLevel as kafkaLogLevel, Partitioners, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import type { Logger } from '#libs/telemetry/logger.ts';
-import { BusUnavailableError, type Bus, type BusMessage, type ConsumeOptions, type Consumer, type OutgoingMessage, type TopicSpec } from './bus.ts';
+import type { Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, TopicSpec } from './bus.ts';
 import { OffsetTracker, partitionKey, splitPartitionKey } from './offset-tracker.ts';
 import { Slots } from './slots.ts';
+import { ProduceBatcher, type ProduceBatch } from './produce-batcher.ts';
+import { retryUntilSettled } from './settle.ts';
 import { handleWithRetry } from './retry-handler.ts';
 
 export interface KafkaBusOptions {
@@ -20,12 +22,6 @@ export interface KafkaBusOptions {
 
 const commitIntervalMs = 100;
 
-interface PendingProduce {
-  topic: string;
-  messages: OutgoingMessage[];
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
 const heartbeatWhileBlockedMs = 2_000;
 
 export class KafkaBus implements Bus {
@@ -35,10 +31,11 @@ export class KafkaBus implements Bus {
   private producer: Producer | undefined;
   private producerConnecting: Promise<Producer> | undefined;
   private readonly consumers = new Set<Consumer>();
-  private pendingProduce: PendingProduce[] = [];
+  private readonly batcher: ProduceBatcher;
 
   constructor(opts: KafkaBusOptions) {
     this.opts = opts;
+    this.batcher = new ProduceBatcher((batches) => this.sendBatch(batches), opts.produceTimeoutMs);
     const log = opts.logger.child({ component: 'kafka' });
     this.kafka = new Kafka({
       clientId: opts.clientId,
@@ -59,30 +56,23 @@ export class KafkaBus implements Bus {
     const admin = this.kafka.admin({ retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 10 } });
     await admin.connect();
     try {
-      // Creating topics races with other creators and with leader election; both settle quickly,
-      // so retry the whole check-create-wait until every topic has a leader on every partition.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const existing = new Set(await admin.listTopics());
-          const missing = topics.filter((t) => !existing.has(t.name));
-          if (missing.length > 0) {
-            await admin.createTopics({
-              waitForLeaders: true,
-              topics: missing.map((t) => ({
-                topic: t.name,
-                numPartitions: t.partitions,
-                ...(this.opts.replicationFactor ? { replicationFactor: this.opts.replicationFactor } : {}),
-              })),
-            });
-          }
-          const metadata = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.name) });
-          if (metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
-          throw new Error('topic partitions have no leader yet');
-        } catch (err) {
-          if (attempt >= 20) throw err;
-          await new Promise((resolve) => setTimeout(resolve, Math.min(100 * attempt, 1_000)));
+      // Creating topics races with other creators and with leader election (see settle.ts).
+      await retryUntilSettled(async () => {
+        const existing = new Set(await admin.listTopics());
+        const missing = topics.filter((t) => !existing.has(t.name));
+        if (missing.length > 0) {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((t) => ({
+              topic: t.name,
+              numPartitions: t.partitions,
+              ...(this.opts.replicationFactor ? { replicationFactor: this.opts.replicationFactor } : {}),
+            })),
+          });
         }
-      }
+        const metadata = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.name) });
+        return metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+      });
     } finally {
       await admin.disconnect();
     }
@@ -108,46 +98,15 @@ export class KafkaBus implements Bus {
     return this.producerConnecting;
   }
 
-  /**
-   * Messages produced in the same turn of the event loop go out as one produce request; under
-   * load the batches grow by themselves, which is most of what the Kafka client costs per message.
-   */
   produce(topic: string, messages: OutgoingMessage[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pendingProduce.push({ topic, messages, resolve, reject });
-      if (this.pendingProduce.length === 1) setImmediate(() => this.flushProduce());
-    });
+    return this.batcher.produce(topic, messages);
   }
 
-  private flushProduce(): void {
-    const batch = this.pendingProduce;
-    this.pendingProduce = [];
+  private async sendBatch(batches: ProduceBatch[]): Promise<void> {
     const byTopic = new Map<string, OutgoingMessage[]>();
-    for (const p of batch) {
-      const list = byTopic.get(p.topic) ?? [];
-      list.push(...p.messages);
-      byTopic.set(p.topic, list);
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new BusUnavailableError(`Kafka did not acknowledge within ${this.opts.produceTimeoutMs} ms`)), this.opts.produceTimeoutMs);
-    });
-    const send = (async () => {
-      const producer = await this.connectProducer();
-      await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([t, messages]) => ({ topic: t, messages })) });
-    })();
-    Promise.race([send, timeout])
-      .then(
-        () => {
-          for (const p of batch) p.resolve();
-        },
-        (err: unknown) => {
-          const error = err instanceof BusUnavailableError ? err : new BusUnavailableError(`Kafka produce failed: ${(err as Error).message}`);
-          for (const p of batch) p.reject(error);
-        },
-      )
-      .finally(() => clearTimeout(timer));
-    send.catch(() => undefined);
+    for (const b of batches) byTopic.set(b.topic, [...(byTopic.get(b.topic) ?? []), ...b.messages]);
+    const producer = await this.connectProducer();
+    await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })) });
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {

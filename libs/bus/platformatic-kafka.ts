@@ -16,10 +16,12 @@ import {
   type MessagesStream,
   type MessageToProduce,
 } from '@platformatic/kafka';
-import { BusUnavailableError, type Bus, type BusMessage, type ConsumeOptions, type Consumer, type OutgoingMessage, type TopicSpec } from './bus.ts';
+import type { Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, TopicSpec } from './bus.ts';
 import type { KafkaBusOptions } from './kafka.ts';
 import { OffsetTracker, partitionKey, splitPartitionKey } from './offset-tracker.ts';
 import { Slots } from './slots.ts';
+import { ProduceBatcher, type ProduceBatch } from './produce-batcher.ts';
+import { retryUntilSettled } from './settle.ts';
 import { handleWithRetry } from './retry-handler.ts';
 
 type KafkaMessage = Message<string, Buffer, string, string>;
@@ -47,22 +49,17 @@ function javaCompatiblePartitioner(message: MessageToProduce<string, Buffer, str
   return roundRobin;
 }
 
-interface PendingProduce {
-  topic: string;
-  messages: OutgoingMessage[];
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
 
 export class PlatformaticKafkaBus implements Bus {
   readonly durable = true;
   private readonly opts: KafkaBusOptions;
   private producer: Producer<string, Buffer, string, string> | undefined;
   private readonly consumers = new Set<Consumer>();
-  private pendingProduce: PendingProduce[] = [];
+  private readonly batcher: ProduceBatcher;
 
   constructor(opts: KafkaBusOptions) {
     this.opts = opts;
+    this.batcher = new ProduceBatcher((batches) => this.sendBatch(batches), opts.produceTimeoutMs);
   }
 
   private base(role: string): { clientId: string; bootstrapBrokers: string[]; connectTimeout: number; timeout: number; retryDelay: typeof retryDelay } {
@@ -72,29 +69,21 @@ export class PlatformaticKafkaBus implements Bus {
   async ensureTopics(topics: TopicSpec[]): Promise<void> {
     const admin = new Admin({ ...this.base('admin'), retries: 10 });
     try {
-      // Creating topics races with other creators and with leader election; both settle quickly,
-      // so retry the whole check-create-wait until every topic has a leader on every partition.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const existing = new Set(await admin.listTopics());
-          const missing = topics.filter((t) => !existing.has(t.name));
-          if (missing.length > 0) {
-            await admin.createTopics({
-              topics: missing.map((t) => ({ topic: t.name, partitions: t.partitions, replicas: this.opts.replicationFactor ?? -1 })),
-            });
-          }
-          const metadata = await admin.metadata({ topics: topics.map((t) => t.name), forceUpdate: true });
-          const settled = topics.every((t) => {
-            const topic = metadata.topics.get(t.name);
-            return topic !== undefined && topic.partitionsCount > 0 && topic.partitions.every((p) => p.leader >= 0);
+      // Creating topics races with other creators and with leader election (see settle.ts).
+      await retryUntilSettled(async () => {
+        const existing = new Set(await admin.listTopics());
+        const missing = topics.filter((t) => !existing.has(t.name));
+        if (missing.length > 0) {
+          await admin.createTopics({
+            topics: missing.map((t) => ({ topic: t.name, partitions: t.partitions, replicas: this.opts.replicationFactor ?? -1 })),
           });
-          if (settled) return;
-          throw new Error('topic partitions have no leader yet');
-        } catch (err) {
-          if (attempt >= 20) throw err;
-          await new Promise((resolve) => setTimeout(resolve, Math.min(100 * attempt, 1_000)));
         }
-      }
+        const metadata = await admin.metadata({ topics: topics.map((t) => t.name), forceUpdate: true });
+        return topics.every((t) => {
+          const topic = metadata.topics.get(t.name);
+          return topic !== undefined && topic.partitionsCount > 0 && topic.partitions.every((p) => p.leader >= 0);
+      });
+      });
     } finally {
       await admin.close();
     }
@@ -113,45 +102,16 @@ export class PlatformaticKafkaBus implements Bus {
     return this.producer;
   }
 
-  /**
-   * Messages produced in the same turn of the event loop go out as one send (one produce request
-   * per broker): the library otherwise sends one request per call, and per-request work is most
-   * of what a produce costs. Every caller waits for the acks=all of its own batch.
-   */
   produce(topic: string, messages: OutgoingMessage[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pendingProduce.push({ topic, messages, resolve, reject });
-      if (this.pendingProduce.length === 1) setImmediate(() => this.flushProduce());
-    });
+    return this.batcher.produce(topic, messages);
   }
 
-  private flushProduce(): void {
-    const batch = this.pendingProduce;
-    this.pendingProduce = [];
+  private async sendBatch(batches: ProduceBatch[]): Promise<void> {
     const out: MessageToProduce<string, Buffer, string, string>[] = [];
-    for (const p of batch) {
-      for (const m of p.messages) {
-        out.push({ topic: p.topic, key: m.key, value: typeof m.value === 'string' ? Buffer.from(m.value) : m.value, headers: m.headers });
-      }
+    for (const b of batches) {
+      for (const m of b.messages) out.push({ topic: b.topic, key: m.key, value: typeof m.value === 'string' ? Buffer.from(m.value) : m.value, headers: m.headers });
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new BusUnavailableError(`Kafka did not acknowledge within ${this.opts.produceTimeoutMs} ms`)), this.opts.produceTimeoutMs);
-    });
-    const send = this.producerFor().send({ acks: ProduceAcks.ALL, messages: out });
-    // The send keeps running after a timeout; its late failure is not news to anyone.
-    send.catch(() => undefined);
-    Promise.race([send, timeout])
-      .then(
-        () => {
-          for (const p of batch) p.resolve();
-        },
-        (err: unknown) => {
-          const error = err instanceof BusUnavailableError ? err : new BusUnavailableError(`Kafka produce failed: ${(err as Error).message}`);
-          for (const p of batch) p.reject(error);
-        },
-      )
-      .finally(() => clearTimeout(timer));
+    await this.producerFor().send({ acks: ProduceAcks.ALL, messages: out });
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {

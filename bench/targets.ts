@@ -58,7 +58,8 @@ export function spillwayConfigYaml(opts: { upstreamUrl: string; workerConcurrenc
     'providers:',
     `  openai: { type: openai, baseUrl: ${opts.upstreamUrl}, keys: [{ key: sk-bench }], models: [gpt-4o-mini] }`,
     `worker: { concurrency: ${opts.workerConcurrency} }`,
-    'kafka: { partitions: { interactive: 12, batch: 12, results: 12 } }',
+    // BENCH_KAFKA_CLIENT=platformatic measures the alternative Kafka client.
+    `kafka: { client: ${process.env.BENCH_KAFKA_CLIENT ?? 'kafkajs'}, partitions: { interactive: 12, batch: 12, results: 12 } }`,
     '',
   ].join('\n');
 }

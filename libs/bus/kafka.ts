@@ -168,6 +168,11 @@ export class KafkaBus implements Bus {
             else break;
             if (stopping || !isRunning() || isStale()) return;
           }
+          // A slot freed during shutdown must not start a queued message: it is redelivered instead.
+          if (stopping || !isRunning() || isStale()) {
+            slots.release();
+            return;
+          }
           const key = partitionKey(batch.topic, batch.partition);
           tracker.begin(key, m.offset);
           const message: BusMessage = {

@@ -7,6 +7,9 @@ import { createLogger } from '#libs/telemetry/logger.ts';
 import { closeRuntime, createRuntime } from '#libs/runtime/runtime.ts';
 import { startGateway, type Role } from '#services/gateway.ts';
 
+/** How long SIGTERM lets work in flight finish (match the orchestrator's termination grace). */
+const shutdownGraceMs = 10_000;
+
 const commonOptions = {
   config: { type: 'string', short: 'c' },
   port: { type: 'string', short: 'p' },
@@ -87,8 +90,14 @@ async function main(argv: string[]): Promise<number> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down: finishing work in flight');
-    gateway.close().then(
+    logger.info({ signal, graceMs: shutdownGraceMs }, 'shutting down: finishing work in flight');
+    // Connections to a broker that is away can take long to tear down; past the grace period the
+    // process goes anyway: unfinished work is uncommitted and will be redelivered.
+    setTimeout(() => {
+      logger.warn('shutdown went past the grace period; exiting, unfinished work will be redelivered');
+      process.exit(0);
+    }, shutdownGraceMs + 1_000).unref();
+    gateway.close(shutdownGraceMs).then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');

@@ -74,12 +74,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       closing ??= (async () => {
         // Stop taking requests first; answers already waited for keep flowing while workers drain.
         const appClosed = app.close();
+        const resultsStopped = results?.stop(graceMs);
         await worker?.stop(graceMs);
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([appClosed, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
         clearTimeout(timer);
         await ingest?.close();
-        await results?.stop(graceMs);
+        await resultsStopped;
         await closeRuntime(runtime);
       })();
       return closing;

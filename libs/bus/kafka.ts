@@ -203,13 +203,20 @@ export class KafkaBus implements Bus {
         stopping = true;
         clearTimeout(commitTimer);
         commitTimer = undefined;
-        consumer.pause(options.topics.map((topic) => ({ topic })));
+        try {
+          consumer.pause(options.topics.map((topic) => ({ topic })));
+        } catch (err) {
+          // Not running (the broker is away and kafkajs is restarting it): nothing is fetched anyway.
+          log.warn({ err: (err as Error).message }, 'could not pause the consumer; stopping without it');
+        }
         let graceTimer: NodeJS.Timeout | undefined;
         await Promise.race([slots.idle(), new Promise((resolve) => (graceTimer = setTimeout(resolve, graceMs)))]);
         clearTimeout(graceTimer);
-        await committing;
-        await commit();
-        await consumer.disconnect();
+        // With the broker away a commit would retry for as long as the consumer does (forever);
+        // what is not committed now is redelivered, which the claims make harmless.
+        await withTimeout(committing.then(commit), 3_000).catch(() => log.warn('final offset commit did not finish; uncommitted work will be redelivered'));
+        // Leaving the group cannot wait on a broker that is away: the session timeout does it then.
+        await withTimeout(consumer.disconnect(), 3_000).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'consumer disconnect failed'));
         this.consumers.delete(handle);
       },
     };
@@ -231,7 +238,7 @@ export class KafkaBus implements Bus {
 
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.stop()));
-    await this.producer?.disconnect();
+    await withTimeout(this.producer?.disconnect() ?? Promise.resolve(), 3_000).catch(() => undefined);
     this.producer = undefined;
     this.producerConnecting = undefined;
   }

@@ -1,13 +1,12 @@
 // Executes one request envelope: skip if already answered, claim it, call the provider
 // (streaming deltas live), record the result in Redis, then in Kafka. The offset is committed
 // by the consumer only after this returns, so a crash anywhere here means a redelivery.
-import { chatChunkSchema } from '#libs/contracts/chat.ts';
+import { resolvePolicy } from '#libs/routing/policy-schema.ts';
 import { runAttempts } from './attempts.ts';
 import type { HealthCache } from './health-cache.ts';
 import { StreamRelay } from './stream-relay.ts';
 import { requestEnvelopeSchema, type Attempt, type LiveEvent, type RequestEnvelope, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { failureResponse, type FailureResponse } from '#libs/routing/failure-response.ts';
-import { StreamAssembler } from '#libs/providers/stream-assembler.ts';
 import type { BusMessage } from '#libs/bus/bus.ts';
 import { deadLetter } from '#libs/bus/dead-letter.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
@@ -33,6 +32,7 @@ export async function handleMessage(ctx: WorkerContext, message: BusMessage): Pr
 
 async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void> {
   const log = ctx.logger.child({ requestId: envelope.id });
+  let history: LiveEvent[] = [];
   for (;;) {
     const { result: existing, claimed, previous } = await ctx.store.begin(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs);
     if (existing) {
@@ -43,12 +43,11 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
     }
     if (claimed && previous === 'running' && envelope.reply.mode === 'stream') {
       // An earlier execution died mid-stream: its tokens may have reached the client already.
-      try {
-        await finishInterruptedStream(ctx, envelope);
-      } finally {
+      history = await ctx.store.readEvents(envelope.id, 0);
+      if (await finishedOrRefused(ctx, envelope, history)) {
         await ctx.store.releaseClaim(envelope.id, ctx.workerId).catch(() => undefined);
+        return;
       }
-      return;
     }
     if (claimed) break;
     // Another worker holds a live claim: wait for its answer rather than pay for a second one.
@@ -61,7 +60,7 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
   }, Math.max(1_000, Math.floor(ctx.config.worker.claimLeaseMs / 3)));
   let answered = false;
   try {
-    const { result, deltas } = await execute(ctx, envelope);
+    const { result, deltas } = await execute(ctx, envelope, history);
     await publishResult(ctx, envelope, result, { replay: envelope.reply.mode !== 'sync', seq: deltas + 1 });
     answered = true;
     log.info({ status: result.status, httpStatus: result.httpStatus, provider: result.provider, model: result.model, attempts: result.attempts.length }, 'request completed');
@@ -81,25 +80,28 @@ async function publishResult(ctx: WorkerContext, envelope: RequestEnvelope, resu
 }
 
 /**
- * Ends a stream whose previous executor died. If its events already hold the whole answer, that
- * answer is the result; otherwise the stream ends with an explicit error, never a silent cut.
+ * A stream whose previous executor died: if its events already hold the whole answer, that is
+ * the result; if the policy says a stream that has sent output must not continue, it ends with
+ * an explicit error. Either way it is finished here (true). Otherwise (false) it runs again,
+ * continuing from what the client already has.
  */
-async function finishInterruptedStream(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void> {
-  const events = await ctx.store.readEvents(envelope.id, 0);
-  const deltas = events.filter((e) => e.type === 'delta');
-  const assembler = new StreamAssembler();
-  for (const e of deltas) assembler.add(chatChunkSchema.parse(e.data));
+async function finishedOrRefused(ctx: WorkerContext, envelope: RequestEnvelope, history: LiveEvent[]): Promise<boolean> {
+  const relay = new StreamRelay(ctx.store, envelope, history);
+  const completion = relay.assembler.completion();
+  const complete = completion.choices.length > 0 && completion.choices.every((c) => c.finish_reason);
+  const policy = resolvePolicy(ctx.registry.chain({ model: envelope.route.model }).alias, ctx.registry.routingView());
+  const refuse = !complete && relay.hasOutput() && (policy.midStream === 'error' || relay.hasToolCalls());
+  ctx.logger.warn({ requestId: envelope.id, events: history.length, complete, continuing: !complete && !refuse }, 'redelivered stream whose earlier execution died');
+  if (!complete && !refuse) return false;
   const base = { v: envelopeVersion, id: envelope.id, acceptedAt: envelope.acceptedAt } as const;
-  const completion = assembler.completion();
-  const complete = deltas.length > 0 && completion.choices.length > 0 && completion.choices.every((c) => c.finish_reason);
   const result: ResultEnvelope = complete
-    ? { ...base, status: 'succeeded', httpStatus: 200, response: completion, usage: assembler.getUsage(), attempts: [], completedAt: Date.now() }
+    ? { ...base, status: 'succeeded', httpStatus: 200, response: completion, usage: relay.assembler.getUsage(), attempts: [], completedAt: Date.now() }
     : failed(base, [], failureResponse('internal', undefined, 'the worker streaming this answer stopped before it finished'));
-  ctx.logger.warn({ requestId: envelope.id, deltas: deltas.length, complete }, 'redelivered stream whose earlier execution died; ending it');
-  await publishResult(ctx, envelope, result, { replay: true, seq: (events.at(-1)?.seq ?? 0) + 1 });
+  await publishResult(ctx, envelope, result, { replay: true, seq: relay.count() + 1 });
+  return true;
 }
 
-async function execute(ctx: WorkerContext, envelope: RequestEnvelope): Promise<{ result: ResultEnvelope; deltas: number }> {
+async function execute(ctx: WorkerContext, envelope: RequestEnvelope, history: LiveEvent[]): Promise<{ result: ResultEnvelope; deltas: number }> {
   const base = { v: envelopeVersion, id: envelope.id, acceptedAt: envelope.acceptedAt } as const;
   if (Date.now() >= envelope.deadline) return { result: failed(base, [], failureResponse('deadline_exceeded')), deltas: 0 };
   if (ctx.registry.chain({ model: envelope.route.model }).main.length === 0) {
@@ -110,7 +112,7 @@ async function execute(ctx: WorkerContext, envelope: RequestEnvelope): Promise<{
     };
     return { result: failed(base, [], response), deltas: 0 };
   }
-  const relay = envelope.reply.mode === 'stream' ? new StreamRelay(ctx.store, envelope) : undefined;
+  const relay = envelope.reply.mode === 'stream' ? new StreamRelay(ctx.store, envelope, history) : undefined;
   const result = await runAttempts(ctx, envelope, relay);
   await relay?.flush();
   return { result, deltas: relay?.count() ?? 0 };

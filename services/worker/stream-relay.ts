@@ -2,7 +2,7 @@
 // keeps the stream one stream across attempts: a fallback's chunks carry the first attempt's id,
 // its opening role chunk is dropped, and the text so far is what a continuation resumes from.
 // Chunks are shaped as the client asked: usage only with stream_options.include_usage.
-import type { ChatChunk } from '#libs/contracts/chat.ts';
+import { chatChunkSchema, type ChatChunk } from '#libs/contracts/chat.ts';
 import type { LiveEvent, RequestEnvelope } from '#libs/contracts/envelope.ts';
 import { StreamAssembler } from '#libs/providers/stream-assembler.ts';
 import type { Store } from '#libs/store/store.ts';
@@ -17,10 +17,20 @@ export class StreamRelay {
   private readonly includeUsage: boolean;
   readonly assembler = new StreamAssembler();
 
-  constructor(store: Store, envelope: RequestEnvelope) {
+  /** `history`: the events an earlier execution already published, which this one continues. */
+  constructor(store: Store, envelope: RequestEnvelope, history: LiveEvent[] = []) {
     this.store = store;
     this.envelope = envelope;
     this.includeUsage = envelope.body.stream_options?.include_usage === true;
+    for (const event of history) {
+      if (event.type !== 'delta') continue;
+      const parsed = chatChunkSchema.safeParse(event.data);
+      this.seq = Math.max(this.seq, event.seq);
+      if (!parsed.success) continue;
+      this.id ??= parsed.data.id;
+      if (parsed.data.choices.some((c) => c.delta.role !== undefined)) this.roleSent = true;
+      this.assembler.add(parsed.data);
+    }
   }
 
   send(chunk: ChatChunk): void {

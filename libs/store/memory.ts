@@ -131,6 +131,10 @@ export class MemoryStore implements Store {
     };
   }
 
+  onReconnect(): void {
+    // Never disconnected: nothing to do.
+  }
+
   async ready(): Promise<boolean> {
     return true;
   }

@@ -15,7 +15,6 @@ interface Follower {
   onResync: (() => void) | undefined;
 }
 
-// Renews or releases a claim only if this owner still holds it.
 // KEYS: result, claim, state. ARGV: owner, lease ms, state ttl s. Returns {result or '', 1|0, previous state or ''}.
 const beginScript = lua(`
 local result = redis.call('GET', KEYS[1])
@@ -31,7 +30,12 @@ function lua(text: string): { text: string; sha: string } {
   return { text, sha: createHash('sha1').update(text).digest('hex') };
 }
 
-const renewScript = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+// Renews a claim this owner holds, and takes it again if Redis lost it (a restart without data);
+// fails only when another owner holds it now.
+const renewScript = `local v = redis.call('get', KEYS[1])
+if v == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if not v then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`;
 const releaseScript = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 export class RedisStore implements Store {
@@ -260,6 +264,14 @@ export class RedisStore implements Store {
       sub.off('message', listener);
       await sub.unsubscribe(channel).catch(() => undefined);
     };
+  }
+
+  onReconnect(listener: () => void): void {
+    let connectedBefore = this.client.status === 'ready';
+    this.client.on('ready', () => {
+      if (connectedBefore) listener();
+      connectedBefore = true;
+    });
   }
 
   async ready(): Promise<boolean> {

@@ -62,6 +62,7 @@ export interface Store {
    * state before — 'running' then means an earlier execution died on it.
    */
   begin(id: string, owner: string, leaseMs: number): Promise<BeginOutcome>;
+  /** Extends this owner's lease, taking the claim again if the store lost it; false if another owner has it. */
   renewClaim(id: string, owner: string, leaseMs: number): Promise<boolean>;
   releaseClaim(id: string, owner: string): Promise<void>;
 
@@ -77,6 +78,9 @@ export interface Store {
   /** Shares one breaker or cooldown with every worker: stored, and announced to subscribers. */
   saveHealth(update: HealthUpdate): Promise<void>;
   subscribeHealth(onUpdate: (update: HealthUpdate) => void): Promise<() => Promise<void>>;
+
+  /** Called after the connection to the store was lost and is back (its data may be gone). */
+  onReconnect(listener: () => void): void;
 
   ready(): Promise<boolean>;
   close(): Promise<void>;

@@ -15,6 +15,8 @@ import { envelopeVersion } from '#libs/contracts/envelope.ts';
 export interface WorkerContext extends Runtime {
   workerId: string;
   health: HealthCache;
+  /** Requests this worker holds the claim of, so it can take them back after Redis lost them. */
+  claims: Set<string>;
 }
 
 const claimPollMs = 250;
@@ -55,6 +57,7 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
     await new Promise((resolve) => setTimeout(resolve, claimPollMs));
   }
 
+  ctx.claims.add(envelope.id);
   const renew = setInterval(() => {
     ctx.store.renewClaim(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs).catch((err: unknown) => log.warn({ err }, 'claim renewal failed'));
   }, Math.max(1_000, Math.floor(ctx.config.worker.claimLeaseMs / 3)));
@@ -66,6 +69,7 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
     log.info({ status: result.status, httpStatus: result.httpStatus, provider: result.provider, model: result.model, attempts: result.attempts.length }, 'request completed');
   } finally {
     clearInterval(renew);
+    ctx.claims.delete(envelope.id);
     // Once the result is stored, the result check answers any redelivery and the claim may just
     // expire; it is released early only when this worker gives up without an answer.
     if (!answered) await ctx.store.releaseClaim(envelope.id, ctx.workerId).catch(() => undefined);

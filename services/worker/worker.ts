@@ -19,7 +19,15 @@ export async function startWorker(runtime: Runtime): Promise<WorkerService> {
   const logger = runtime.logger.child({ service: 'worker', workerId: id });
   const health = new HealthCache(runtime.store, logger, runtime.metrics);
   await health.start();
-  const ctx = { ...runtime, workerId: id, logger, health };
+  const ctx = { ...runtime, workerId: id, logger, health, claims: new Set<string>() };
+  // A Redis that restarted without its data lost every claim: take ours back before a
+  // rebalance can hand these requests to another worker.
+  runtime.store.onReconnect(() => {
+    for (const requestId of ctx.claims) {
+      runtime.store.renewClaim(requestId, id, runtime.config.worker.claimLeaseMs).catch((err: unknown) => logger.warn({ err, requestId }, 'could not re-take a claim'));
+    }
+    if (ctx.claims.size > 0) logger.warn({ claims: ctx.claims.size }, 'redis reconnected; re-took the claims of requests in flight');
+  });
   const { concurrency, batchConcurrency } = runtime.config.worker;
   const groups = groupIds(runtime.config.prefix);
   const gate = new PriorityGate(Math.max(1, Math.floor(concurrency / 2)));

@@ -111,6 +111,13 @@ export class MemoryStore implements Store {
     this.idempotency.set(key, { value: binding, expiresAt: Date.now() + ttlSeconds * 1000 });
   }
 
+  async acceptIdempotencyKey(key: string, requestId: string, ttlSeconds: number): Promise<void> {
+    const binding = fresh(this.idempotency, key);
+    if (binding?.requestId === requestId && binding.state !== 'accepted') {
+      this.idempotency.set(key, { value: { ...binding, state: 'accepted' }, expiresAt: Date.now() + ttlSeconds * 1000 });
+    }
+  }
+
   async releaseIdempotencyKey(key: string, requestId: string): Promise<void> {
     if (fresh(this.idempotency, key)?.requestId === requestId) this.idempotency.delete(key);
   }

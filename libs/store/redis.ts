@@ -30,6 +30,18 @@ function lua(text: string): { text: string; sha: string } {
   return { text, sha: createHash('sha1').update(text).digest('hex') };
 }
 
+// KEYS: idempotency key. ARGV: request id, ttl s. Marks a pending binding of this request accepted.
+const acceptScript = lua(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local ok, b = pcall(cjson.decode, v)
+if not ok or b.requestId ~= ARGV[1] then return 0 end
+if b.state ~= 'accepted' then
+  b.state = 'accepted'
+  redis.call('SET', KEYS[1], cjson.encode(b), 'EX', ARGV[2])
+end
+return 1`);
+
 // Renews a claim this owner holds, and takes it again if Redis lost it (a restart without data);
 // fails only when another owner holds it now.
 const renewScript = `local v = redis.call('get', KEYS[1])
@@ -225,6 +237,10 @@ export class RedisStore implements Store {
 
   async updateIdempotencyKey(key: string, binding: IdempotencyBinding, ttlSeconds: number): Promise<void> {
     await this.client.set(this.keys.idempotency(key), JSON.stringify(binding), 'EX', ttlSeconds);
+  }
+
+  async acceptIdempotencyKey(key: string, requestId: string, ttlSeconds: number): Promise<void> {
+    await this.script(acceptScript, [this.keys.idempotency(key)], [requestId, String(ttlSeconds)]);
   }
 
   async releaseIdempotencyKey(key: string, requestId: string): Promise<void> {

@@ -70,6 +70,8 @@ export interface Store {
   bindIdempotencyKey(key: string, binding: IdempotencyBinding, ttlSeconds: number): Promise<IdempotencyBinding | undefined>;
   /** Overwrites the binding (pending → accepted), keeping it for ttlSeconds. */
   updateIdempotencyKey(key: string, binding: IdempotencyBinding, ttlSeconds: number): Promise<void>;
+  /** Marks the key's binding accepted if it still names this request (the worker does it too, in case ingest died first). */
+  acceptIdempotencyKey(key: string, requestId: string, ttlSeconds: number): Promise<void>;
   /** Frees the key if it is still bound to this request (its acceptance failed). */
   releaseIdempotencyKey(key: string, requestId: string): Promise<void>;
 

@@ -58,6 +58,11 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
   }
 
   ctx.claims.add(envelope.id);
+  if (envelope.idempotencyKey) {
+    // Ingest marks the key accepted after Kafka's acknowledgement; if it died before that write,
+    // the retry would meet a 'pending' key and, once it expired, start a second request.
+    ctx.store.acceptIdempotencyKey(envelope.idempotencyKey, envelope.id, ctx.config.idempotency.windowSeconds).catch((err: unknown) => log.warn({ err }, 'could not mark the Idempotency-Key accepted'));
+  }
   const renew = setInterval(() => {
     ctx.store.renewClaim(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs).catch((err: unknown) => log.warn({ err }, 'claim renewal failed'));
   }, Math.max(1_000, Math.floor(ctx.config.worker.claimLeaseMs / 3)));

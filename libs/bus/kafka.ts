@@ -4,7 +4,8 @@
 import { Kafka, logLevel as kafkaLogLevel, Partitioners, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import type { Logger } from '#libs/telemetry/logger.ts';
 import type { Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, TopicSpec } from './bus.ts';
-import { OffsetTracker, partitionKey, splitPartitionKey } from './offset-tracker.ts';
+import { OffsetTracker, partitionKey } from './offset-tracker.ts';
+import { OffsetCommitter } from './offset-committer.ts';
 import { Slots } from './slots.ts';
 import { ProduceBatcher, type ProduceBatch } from './produce-batcher.ts';
 import { retryUntilSettled } from './settle.ts';
@@ -20,7 +21,6 @@ export interface KafkaBusOptions {
   replicationFactor?: number;
 }
 
-const commitIntervalMs = 100;
 
 const heartbeatWhileBlockedMs = 2_000;
 
@@ -124,27 +124,7 @@ export class KafkaBus implements Bus {
     const tracker = new OffsetTracker();
     const slots = new Slots(options.concurrency);
     let stopping = false;
-    let commitTimer: NodeJS.Timeout | undefined;
-    let committing: Promise<void> = Promise.resolve();
-
-    const commit = async (): Promise<void> => {
-      const due = tracker.commitable();
-      if (due.size === 0) return;
-      const offsets = [...due].map(([key, offset]) => ({ ...splitPartitionKey(key), offset }));
-      try {
-        await consumer.commitOffsets(offsets);
-        for (const [key, offset] of due) tracker.markCommitted(key, offset);
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'offset commit failed; will retry');
-      }
-    };
-    const scheduleCommit = (): void => {
-      if (commitTimer || stopping) return;
-      commitTimer = setTimeout(() => {
-        commitTimer = undefined;
-        committing = committing.then(commit);
-      }, commitIntervalMs);
-    };
+    const committer = new OffsetCommitter(tracker, (offsets) => consumer.commitOffsets(offsets), log);
 
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       const owned = new Set<string>();
@@ -190,7 +170,7 @@ export class KafkaBus implements Bus {
             .catch((err: unknown) => log.warn({ err, offset: m.offset }, 'handler abandoned at shutdown; the message will be redelivered'))
             .finally(() => {
               slots.release();
-              scheduleCommit();
+              committer.schedule();
             });
         }
       },
@@ -201,8 +181,6 @@ export class KafkaBus implements Bus {
       stop: async (graceMs = 10_000) => {
         if (stopping) return;
         stopping = true;
-        clearTimeout(commitTimer);
-        commitTimer = undefined;
         try {
           consumer.pause(options.topics.map((topic) => ({ topic })));
         } catch (err) {
@@ -214,7 +192,7 @@ export class KafkaBus implements Bus {
         clearTimeout(graceTimer);
         // With the broker away a commit would retry for as long as the consumer does (forever);
         // what is not committed now is redelivered, which the claims make harmless.
-        await withTimeout(committing.then(commit), 3_000).catch(() => log.warn('final offset commit did not finish; uncommitted work will be redelivered'));
+        await withTimeout(committer.final(), 3_000).catch(() => log.warn('final offset commit did not finish; uncommitted work will be redelivered'));
         // Leaving the group cannot wait on a broker that is away: the session timeout does it then.
         await withTimeout(consumer.disconnect(), 3_000).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'consumer disconnect failed'));
         this.consumers.delete(handle);

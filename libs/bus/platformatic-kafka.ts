@@ -18,7 +18,8 @@ import {
 } from '@platformatic/kafka';
 import type { Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, TopicSpec } from './bus.ts';
 import type { KafkaBusOptions } from './kafka.ts';
-import { OffsetTracker, partitionKey, splitPartitionKey } from './offset-tracker.ts';
+import { OffsetTracker, partitionKey } from './offset-tracker.ts';
+import { OffsetCommitter } from './offset-committer.ts';
 import { Slots } from './slots.ts';
 import { ProduceBatcher, type ProduceBatch } from './produce-batcher.ts';
 import { retryUntilSettled } from './settle.ts';
@@ -27,7 +28,6 @@ import { handleWithRetry } from './retry-handler.ts';
 type KafkaMessage = Message<string, Buffer, string, string>;
 type Stream = MessagesStream<string, Buffer, string, string>;
 
-const commitIntervalMs = 100;
 const reopenAfterMs = 1_000;
 const stringSerializers = { key: stringSerializer, headerKey: stringSerializer, headerValue: stringSerializer };
 const stringDeserializers = { key: stringDeserializer, headerKey: stringDeserializer, headerValue: stringDeserializer };
@@ -135,28 +135,12 @@ export class PlatformaticKafkaBus implements Bus {
     const backlog: KafkaMessage[] = [];
     let stream: Stream | undefined;
     let stopping = false;
-    let commitTimer: NodeJS.Timeout | undefined;
     let reopenTimer: NodeJS.Timeout | undefined;
-    let committing: Promise<void> = Promise.resolve();
-
-    const commit = async (): Promise<void> => {
-      const due = tracker.commitable();
-      if (due.size === 0) return;
-      const offsets = [...due].map(([key, offset]) => ({ ...splitPartitionKey(key), offset: BigInt(offset), leaderEpoch: leaderEpochs.get(key) ?? -1 }));
-      try {
-        await consumer.commit({ offsets });
-        for (const [key, offset] of due) tracker.markCommitted(key, offset);
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'offset commit failed; will retry');
-      }
-    };
-    const scheduleCommit = (): void => {
-      if (commitTimer || stopping) return;
-      commitTimer = setTimeout(() => {
-        commitTimer = undefined;
-        committing = committing.then(commit);
-      }, commitIntervalMs);
-    };
+    const committer = new OffsetCommitter(
+      tracker,
+      (offsets) => consumer.commit({ offsets: offsets.map((o) => ({ ...o, offset: BigInt(o.offset), leaderEpoch: leaderEpochs.get(partitionKey(o.topic, o.partition)) ?? -1 })) }),
+      log,
+    );
 
     // Registered before consume() joins the group, so ownership is known before the first fetch;
     // partitions handed elsewhere are forgotten, and their buffered messages are not started.
@@ -188,7 +172,7 @@ export class PlatformaticKafkaBus implements Bus {
         .catch((err: unknown) => log.warn({ err, offset }, 'handler abandoned at shutdown; the message will be redelivered'))
         .finally(() => {
           slots.release();
-          scheduleCommit();
+          committer.schedule();
           pump();
         });
     };
@@ -250,16 +234,13 @@ export class PlatformaticKafkaBus implements Bus {
       stop: async (graceMs = 10_000) => {
         if (stopping) return;
         stopping = true;
-        clearTimeout(commitTimer);
         clearTimeout(reopenTimer);
-        commitTimer = undefined;
         stream?.pause();
         backlog.length = 0;
         let graceTimer: NodeJS.Timeout | undefined;
         await Promise.race([slots.idle(), new Promise((resolve) => (graceTimer = setTimeout(resolve, graceMs)))]);
         clearTimeout(graceTimer);
-        await committing;
-        await commit();
+        await committer.final();
         await stream?.close().catch((err: unknown) => log.warn({ err }, 'closing the consume stream failed'));
         // Closing the consumer leaves the group, so its partitions move on without a session timeout.
         await consumer.close(true);

@@ -1,7 +1,7 @@
 // The Kafka bus (kafkajs). Producers wait for all in-sync replicas; consumers fetch with a short
 // max wait (the 5 s default would stall every idle hop), run many handlers at once, and commit
 // offsets themselves, in order, once the work below them is done.
-import { Kafka, logLevel as kafkaLogLevel, Partitioners, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, logLevel as kafkaLogLevel, Partitioners, type Consumer as KafkajsConsumer, type EachBatchPayload, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import type { Logger } from '#libs/telemetry/logger.ts';
 import type { Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, TopicSpec } from './bus.ts';
 import { OffsetTracker, partitionKey } from './offset-tracker.ts';
@@ -19,6 +19,8 @@ export interface KafkaBusOptions {
   fetchMaxWaitMs: number;
   sessionTimeoutMs: number;
   replicationFactor?: number;
+  /** A consumer with no fetch for this long is replaced; by default 6 session timeouts, at least a minute. */
+  consumerStallMs?: number;
 }
 
 
@@ -111,77 +113,137 @@ export class KafkaBus implements Bus {
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
     const log = this.opts.logger.child({ component: 'consumer', groupId: options.groupId });
-    const consumer = this.kafka.consumer({
-      groupId: options.groupId,
-      maxWaitTimeInMs: this.opts.fetchMaxWaitMs,
-      minBytes: 1,
-      sessionTimeout: this.opts.sessionTimeoutMs,
-      rebalanceTimeout: 60_000,
-      heartbeatInterval: Math.max(500, Math.floor(this.opts.sessionTimeoutMs / 10)),
-      allowAutoTopicCreation: false,
-      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: Number.MAX_SAFE_INTEGER },
-    });
     const tracker = new OffsetTracker();
     const slots = new Slots(options.concurrency);
     let stopping = false;
-    const committer = new OffsetCommitter(tracker, (offsets) => consumer.commitOffsets(offsets), log);
+    // The time of the last sign that this consumer works: a fetch, a join, a wait for a slot.
+    let lastProgress = Date.now();
+    const progressed = (): void => {
+      lastProgress = Date.now();
+    };
+    let current: KafkajsConsumer | undefined;
+    const committer = new OffsetCommitter(
+      tracker,
+      (offsets) => (current ? current.commitOffsets(offsets) : Promise.reject(new Error('no consumer is running'))),
+      log,
+    );
 
-    consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      const owned = new Set<string>();
-      for (const [topic, partitions] of Object.entries(event.payload.memberAssignment)) {
-        for (const p of partitions) owned.add(partitionKey(topic, p));
-      }
-      for (const key of tracker.commitable().keys()) if (!owned.has(key)) tracker.drop(key);
-    });
-
-    await consumer.connect();
-    await consumer.subscribe({ topics: options.topics, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: true,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
-        for (const m of batch.messages) {
+    const eachBatch = async ({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
+      for (const m of batch.messages) {
+        if (stopping || !isRunning() || isStale()) return;
+        while (!slots.tryTake()) {
+          progressed();
+          if (!(await slots.wait(heartbeatWhileBlockedMs))) await heartbeat();
+          else break;
           if (stopping || !isRunning() || isStale()) return;
-          while (!slots.tryTake()) {
-            if (!(await slots.wait(heartbeatWhileBlockedMs))) await heartbeat();
-            else break;
-            if (stopping || !isRunning() || isStale()) return;
-          }
-          // A slot freed during shutdown must not start a queued message: it is redelivered instead.
-          if (stopping || !isRunning() || isStale()) {
-            slots.release();
-            return;
-          }
-          const key = partitionKey(batch.topic, batch.partition);
-          tracker.begin(key, m.offset);
-          const message: BusMessage = {
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: m.offset,
-            key: m.key ? m.key.toString() : null,
-            value: m.value ?? Buffer.alloc(0),
-            headers: headersToStrings(m.headers),
-          };
-          handleWithRetry(options.handle, message, () => stopping, (err) =>
-            log.error({ err, topic: message.topic, partition: message.partition, offset: message.offset }, 'handler failed; retrying'),
-          )
-            .then(() => tracker.complete(key, m.offset))
-            .catch((err: unknown) => log.warn({ err, offset: m.offset }, 'handler abandoned at shutdown; the message will be redelivered'))
-            .finally(() => {
-              slots.release();
-              committer.schedule();
-            });
         }
-      },
-    });
+        // A slot freed during shutdown must not start a queued message: it is redelivered instead.
+        if (stopping || !isRunning() || isStale()) {
+          slots.release();
+          return;
+        }
+        const key = partitionKey(batch.topic, batch.partition);
+        tracker.begin(key, m.offset);
+        const message: BusMessage = {
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key ? m.key.toString() : null,
+          value: m.value ?? Buffer.alloc(0),
+          headers: headersToStrings(m.headers),
+        };
+        handleWithRetry(options.handle, message, () => stopping, (err) =>
+          log.error({ err, topic: message.topic, partition: message.partition, offset: message.offset }, 'handler failed; retrying'),
+        )
+          .then(() => tracker.complete(key, m.offset))
+          .catch((err: unknown) => log.warn({ err, offset: m.offset }, 'handler abandoned at shutdown; the message will be redelivered'))
+          .finally(() => {
+            slots.release();
+            committer.schedule();
+          });
+      }
+    };
+
+    const start = async (): Promise<KafkajsConsumer> => {
+      const consumer = this.kafka.consumer({
+        groupId: options.groupId,
+        maxWaitTimeInMs: this.opts.fetchMaxWaitMs,
+        minBytes: 1,
+        sessionTimeout: this.opts.sessionTimeoutMs,
+        rebalanceTimeout: 60_000,
+        heartbeatInterval: Math.max(500, Math.floor(this.opts.sessionTimeoutMs / 10)),
+        allowAutoTopicCreation: false,
+        retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: Number.MAX_SAFE_INTEGER },
+      });
+      consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        progressed();
+        const owned = new Set<string>();
+        for (const [topic, partitions] of Object.entries(event.payload.memberAssignment)) {
+          for (const p of partitions) owned.add(partitionKey(topic, p));
+        }
+        for (const key of tracker.commitable().keys()) if (!owned.has(key)) tracker.drop(key);
+      });
+      consumer.on(consumer.events.FETCH_START, progressed);
+      // kafkajs restarts a consumer only after a retriable error; after any other it stays down.
+      consumer.on(consumer.events.CRASH, (event) => {
+        if (!event.payload.restart) replace(`it crashed and kafkajs will not restart it: ${event.payload.error.message}`);
+      });
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics: options.topics, fromBeginning: true });
+        await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, eachBatch });
+      } catch (err) {
+        await withTimeout(consumer.disconnect(), 3_000).catch(() => undefined);
+        throw err;
+      }
+      return consumer;
+    };
+
+    current = await start();
+
+    // A consumer that neither fetches nor waits for a slot is stuck (in kafkajs, or on a broker
+    // that came back without it): a new one in its place rejoins the group and resumes from the
+    // committed offsets, which the claims make safe.
+    let replacing: Promise<void> | undefined;
+    const replace = (why: string): void => {
+      if (stopping || replacing) return;
+      log.error({ why }, 'consumer stopped working; replacing it');
+      replacing = (async () => {
+        await withTimeout(current?.disconnect() ?? Promise.resolve(), 3_000).catch(() => undefined);
+        current = undefined;
+        for (let delayMs = 500; !stopping; delayMs = Math.min(delayMs * 2, 10_000)) {
+          try {
+            const started = await start();
+            if (stopping) {
+              await withTimeout(started.disconnect(), 3_000).catch(() => undefined);
+              return;
+            }
+            current = started;
+            progressed();
+            log.info('replacement consumer running');
+            return;
+          } catch (err) {
+            log.warn({ err: (err as Error).message, retryInMs: delayMs }, 'could not start a replacement consumer');
+            await new Promise((resolve) => setTimeout(resolve, delayMs));
+          }
+        }
+      })().finally(() => (replacing = undefined));
+    };
+    const stallMs = this.opts.consumerStallMs ?? Math.max(60_000, 6 * this.opts.sessionTimeoutMs);
+    const watchdog = setInterval(() => {
+      if (Date.now() - lastProgress > stallMs) replace(`no fetch for ${Math.round((Date.now() - lastProgress) / 1000)} s`);
+    }, stallMs / 6);
+    watchdog.unref();
 
     const handle: Consumer = {
       inFlight: () => slots.inUse,
       stop: async (graceMs = 10_000) => {
         if (stopping) return;
         stopping = true;
+        clearInterval(watchdog);
+        const consumer = current;
         try {
+          if (!consumer) throw new Error('it is being replaced');
           consumer.pause(options.topics.map((topic) => ({ topic })));
         } catch (err) {
           // Not running (the broker is away and kafkajs is restarting it): nothing is fetched anyway.
@@ -194,7 +256,7 @@ export class KafkaBus implements Bus {
         // what is not committed now is redelivered, which the claims make harmless.
         await withTimeout(committer.final(), 3_000).catch(() => log.warn('final offset commit did not finish; uncommitted work will be redelivered'));
         // Leaving the group cannot wait on a broker that is away: the session timeout does it then.
-        await withTimeout(consumer.disconnect(), 3_000).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'consumer disconnect failed'));
+        if (consumer) await withTimeout(consumer.disconnect(), 3_000).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'consumer disconnect failed'));
         this.consumers.delete(handle);
       },
     };

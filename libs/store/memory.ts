@@ -90,6 +90,12 @@ export class MemoryStore implements Store {
     return { claimed: true, previous };
   }
 
+  async refuse(result: ResultEnvelope): Promise<boolean> {
+    if (fresh(this.results, result.id) || fresh(this.claims, result.id) !== undefined || fresh(this.states, result.id) === 'running') return false;
+    await this.saveResult(result);
+    return true;
+  }
+
   async renewClaim(id: string, owner: string, leaseMs: number): Promise<boolean> {
     if (fresh(this.claims, id) !== owner) return false;
     this.claims.set(id, { value: owner, expiresAt: Date.now() + leaseMs });

@@ -26,6 +26,12 @@ if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then
 end
 return {'', 0, previous}`);
 
+// KEYS: result, claim, state. ARGV: result, ttl s. Stores the result unless a worker has begun.
+const refuseScript = lua(`
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 or redis.call('GET', KEYS[3]) == 'running' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1`);
+
 function lua(text: string): { text: string; sha: string } {
   return { text, sha: createHash('sha1').update(text).digest('hex') };
 }
@@ -206,6 +212,11 @@ export class RedisStore implements Store {
     if (typeof result === 'string' && result !== '') outcome.result = resultEnvelopeSchema.parse(JSON.parse(result));
     if (previous === 'accepted' || previous === 'running') outcome.previous = previous;
     return outcome;
+  }
+
+  async refuse(result: ResultEnvelope): Promise<boolean> {
+    const keys = [this.keys.result(result.id), this.keys.claim(result.id), this.keys.state(result.id)];
+    return (await this.script(refuseScript, keys, [JSON.stringify(result), String(this.opts.resultTtlSeconds)])) === 1;
   }
 
   /** Runs a Lua script by its digest, sending the source only when Redis does not have it yet. */

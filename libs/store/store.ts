@@ -62,6 +62,12 @@ export interface Store {
    * state before — 'running' then means an earlier execution died on it.
    */
   begin(id: string, owner: string, leaseMs: number): Promise<BeginOutcome>;
+  /**
+   * Records the answer of a request ingest could not get accepted, so a copy of it that reaches
+   * Kafka late is answered with that instead of running. False when a worker has begun it
+   * already: it was accepted after all, and runs.
+   */
+  refuse(result: ResultEnvelope): Promise<boolean>;
   /** Extends this owner's lease, taking the claim again if the store lost it; false if another owner has it. */
   renewClaim(id: string, owner: string, leaseMs: number): Promise<boolean>;
   releaseClaim(id: string, owner: string): Promise<void>;

@@ -76,6 +76,26 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     return now + ms;
   }
 
+  /**
+   * Records a request Kafka did not acknowledge in time as answered with the 503 its client gets.
+   * The produce may still land later (the client library retries it); a worker that meets it
+   * then finds this answer instead of running a request its client was told to send again.
+   */
+  async function refuse(envelope: RequestEnvelope, err: BusUnavailableError): Promise<GatewayError | 'accepted after all'> {
+    const refusal = new GatewayError(503, 'The gateway cannot accept requests right now: its message bus is unavailable. Retry after a moment.', {
+      code: 'bus_unavailable',
+      type: 'service_unavailable',
+      headers: { 'retry-after': '1', 'x-request-id': envelope.id },
+    });
+    const recorded = await store
+      .refuse({ v: envelopeVersion, id: envelope.id, status: 'failed', httpStatus: 503, error: refusal.body, errorHeaders: { 'retry-after': '1' }, attempts: [], acceptedAt: envelope.acceptedAt, completedAt: Date.now() })
+      .catch((storeErr: unknown) => {
+        log.warn({ requestId: envelope.id, err: (storeErr as Error).message, cause: err.message }, 'could not record the refusal; a late copy of the request may still run');
+        return true;
+      });
+    return recorded ? refusal : 'accepted after all';
+  }
+
   /** Produces the envelope; only Kafka's acknowledgement makes the request accepted. */
   async function produce(envelope: RequestEnvelope, idempotency: IdempotencyClaim | undefined): Promise<void> {
     try {
@@ -87,14 +107,15 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
         },
       ]);
     } catch (err) {
+      const refusal = err instanceof BusUnavailableError ? await refuse(envelope, err) : undefined;
+      if (refusal === 'accepted after all') {
+        log.warn({ requestId: envelope.id }, 'Kafka acknowledged too late, but a worker has begun the request; relaying its answer');
+        return;
+      }
       if (idempotency) await store.releaseIdempotencyKey(idempotency.key, envelope.id).catch(() => undefined);
-      if (!(err instanceof BusUnavailableError)) throw err;
-      log.error({ requestId: envelope.id, err: err.message }, 'request not accepted: Kafka unavailable');
-      throw new GatewayError(503, 'The gateway cannot accept requests right now: its message bus is unavailable. Retry after a moment.', {
-        code: 'bus_unavailable',
-        type: 'service_unavailable',
-        headers: { 'retry-after': '1', 'x-request-id': envelope.id },
-      });
+      if (!refusal) throw err;
+      log.error({ requestId: envelope.id, err: (err as Error).message }, 'request not accepted: Kafka unavailable');
+      throw refusal;
     }
     // A synchronous or streaming client is waiting on this very exchange; the 'queued' state is
     // recorded for requests nobody waits on (async), which are the ones looked up by id.

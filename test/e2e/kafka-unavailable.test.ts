@@ -1,10 +1,11 @@
 // With Kafka away, ingest answers 503 with Retry-After within its produce timeout instead of
 // hanging, and accepts requests again once the broker is back.
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeOpenAI, type FakeOpenAI } from '#test/fakes/openai-upstream.ts';
 import { servicesEnv, startTestGateway, type TestGateway } from '#test/support/gateway.ts';
 import { startLocalServices, type LocalServices } from '#test/support/local-services.ts';
+import { printLogsOnFailure } from '#test/support/log-lines.ts';
 
 describe('Kafka unavailable', () => {
   let services: LocalServices;
@@ -24,6 +25,8 @@ describe('Kafka unavailable', () => {
       },
     });
   });
+
+  afterEach(printLogsOnFailure(() => gateway?.logs));
 
   after(async () => {
     await gateway?.close(1_000);

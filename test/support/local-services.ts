@@ -2,7 +2,7 @@
 // in its own temp directory (deploy/local/services.sh --dir), so parallel test files never share
 // a broker, and a restarted service comes back on the same address with its data.
 import { execFile } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,10 @@ export interface LocalServices {
   stop(only?: LocalService): Promise<void>;
   /** SIGKILL, for crash tests; data and ports are kept for start(). */
   kill(only?: LocalService): Promise<void>;
+  /** SIGSTOP: the process holds its sockets open but answers nothing, like a hung host. */
+  freeze(service: LocalService): Promise<void>;
+  /** SIGCONT after freeze(). */
+  thaw(service: LocalService): Promise<void>;
   /** Starts again on the same ports and waits until ready. */
   start(only?: LocalService): Promise<void>;
   /** Stops everything and removes the directory; safe to call twice and from after() hooks. */
@@ -63,6 +67,11 @@ export async function startLocalServices(opts: { only?: LocalService } = {}): Pr
     return value;
   };
 
+  const signal = async (service: LocalService, name: NodeJS.Signals): Promise<void> => {
+    const pid = Number((await readFile(path.join(dir, `${service}.pid`), 'utf8')).trim());
+    process.kill(pid, name);
+  };
+
   const services: LocalServices = {
     dir,
     get kafkaBrokers() {
@@ -82,9 +91,15 @@ export async function startLocalServices(opts: { only?: LocalService } = {}): Pr
     async kill(only) {
       await runScript(['kill', '--dir', dir, ...onlyArgs(only)]);
     },
+    freeze: (service) => signal(service, 'SIGSTOP'),
+    thaw: (service) => signal(service, 'SIGCONT'),
     clean() {
       // One clean per set, however many hooks ask: a test body and its after() hook may both call.
-      cleaning ??= runScript(['clean', '--dir', dir]).then(() => undefined);
+      // A frozen service would not act on the stop signal, so everything is thawed first.
+      cleaning ??= Promise.all([signal('kafka', 'SIGCONT'), signal('redis', 'SIGCONT')])
+        .catch(() => undefined)
+        .then(() => runScript(['clean', '--dir', dir]))
+        .then(() => undefined);
       return cleaning;
     },
   };

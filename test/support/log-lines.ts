@@ -36,3 +36,32 @@ export async function waitForLog(lines: readonly string[], match: LogFields, opt
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
+
+/**
+ * An afterEach hook that prints a gateway's warnings and errors when the test failed, so a
+ * failure in CI shows what the gateway saw. Repeats of one message in a row are counted, not printed.
+ */
+export function printLogsOnFailure(lines: () => readonly string[] | undefined): (t: { name: string }) => void {
+  return (t) => {
+    // TestContext.passed (Node 21.7+) is not in this @types/node yet.
+    if ((t as { passed?: boolean }).passed !== false) return;
+    const out: string[] = [];
+    let last = '';
+    let repeats = 0;
+    for (const line of lines() ?? []) {
+      const fields = logFields(line);
+      if (!fields || typeof fields.level !== 'number' || fields.level < 40) continue;
+      const text = `${String(fields.time)} ${String(fields.msg)}${fields.groupId ? ` [${String(fields.groupId)}]` : ''}${fields.err ? ` ${JSON.stringify(fields.err).slice(0, 200)}` : ''}`;
+      if (String(fields.msg) === last) {
+        repeats++;
+        continue;
+      }
+      if (repeats > 0) out.push(`  (repeated ${repeats} more times)`);
+      last = String(fields.msg);
+      repeats = 0;
+      out.push(text);
+    }
+    if (repeats > 0) out.push(`  (repeated ${repeats} more times)`);
+    console.error(`--- gateway warnings and errors for failed test "${t.name}" ---\n${out.slice(-120).join('\n')}`);
+  };
+}

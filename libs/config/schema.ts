@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { modelsSchema, routingSchema } from '#libs/routing/policy-schema.ts';
 
 /** A number that may arrive as a string from a `${ENV}` reference (`port: ${PORT:-8080}`). */
-const fromEnvString = (value: unknown): unknown =>
+export const fromEnvString = (value: unknown): unknown =>
   typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
 
-const keySchema = z.object({
+export const keySchema = z.object({
   /** Shown in logs, metrics and results instead of the key itself. */
   id: z.string().optional(),
   key: z.string().min(1, 'key must not be empty'),

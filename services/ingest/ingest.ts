@@ -36,6 +36,30 @@ function fallbackSwitch(req: FastifyRequest): boolean {
   if (raw === 'on') return false;
   throw new GatewayError(400, `Invalid ${fallbackHeader} header: expected 'on' or 'off', got '${String(raw)}'.`, { code: 'invalid_header', param: fallbackHeader });
 }
+/** `Prefer: respond-async` (RFC 7240) answers 202 with the request id instead of waiting. */
+function wantsAsync(req: FastifyRequest): boolean {
+  const raw = req.headers.prefer;
+  return typeof raw === 'string' && raw.split(',').some((p) => p.trim().toLowerCase() === 'respond-async');
+}
+
+const priorityHeader = 'x-spillway-priority';
+
+/** `x-spillway-priority: batch` queues the request behind interactive work (default: interactive). */
+function priorityOf(req: FastifyRequest): 'interactive' | 'batch' {
+  const raw = req.headers[priorityHeader];
+  if (raw === undefined || raw === 'interactive') return 'interactive';
+  if (raw === 'batch') return 'batch';
+  throw new GatewayError(400, `Invalid ${priorityHeader} header: expected 'interactive' or 'batch', got '${String(raw)}'.`, { code: 'invalid_header', param: priorityHeader });
+}
+
+/** The 202 an async submission gets: where and how to fetch the answer. */
+function acceptedReply(reply: FastifyReply, requestId: string, model: string, createdAt: number): FastifyReply {
+  return reply
+    .status(202)
+    .headers({ 'x-request-id': requestId, location: `/v1/requests/${requestId}` })
+    .send({ id: requestId, object: 'spillway.request', status: 'queued', created_at: Math.floor(createdAt / 1000), model, result: null });
+}
+
 const tenant = 'default';
 
 export async function startIngest(runtime: Runtime): Promise<IngestService> {
@@ -212,13 +236,18 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     }
     const now = Date.now();
     const deadline = deadlineFor(req, now);
-    const mode: ReplyMode = body.stream ? 'stream' : 'sync';
+    const async = wantsAsync(req);
+    const priority = priorityOf(req);
+    // An async request's answer is a whole completion, fetched later: it is not streamed.
+    if (async) delete body.stream;
+    const mode: ReplyMode = async ? 'async' : body.stream ? 'stream' : 'sync';
     const requestId = newRequestId(now);
     const idempotency = idempotencyKeyOf(req, tenant, body);
     if (idempotency) {
       const existing = await bindOrFind(store, idempotency, requestId, Math.ceil((config.kafka.produceTimeoutMs * 2) / 1000));
       if (existing) {
         log.info({ requestId: existing }, 'Idempotency-Key names an accepted request; answering from it');
+        if (async) return acceptedReply(reply, existing, body.model, now);
         return relay(existing, mode, deadline, reply, followRemote(existing), async () => undefined, true);
       }
     }
@@ -229,12 +258,16 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       operation: 'chat',
       body,
       route: { model: body.model, fallbacks: body.fallbacks ?? [], noFallback },
-      reply: { mode, to: id },
+      reply: async ? { mode } : { mode, to: id },
       acceptedAt: now,
       deadline,
-      priority: 'interactive',
+      priority,
       ...(idempotency ? { idempotencyKey: idempotency.key } : {}),
     };
+    if (async) {
+      await produce(envelope, idempotency);
+      return acceptedReply(reply, requestId, body.model, now);
+    }
     return relay(requestId, mode, deadline, reply, listenLocally(requestId), () => produce(envelope, idempotency), false);
   }
 

@@ -20,6 +20,10 @@ export interface LoadOptions {
   connections: number;
   /** A request not finished after this long counts as an error. */
   timeoutMs: number;
+  /** Extra request headers (e.g. `prefer: respond-async`). */
+  headers?: Record<string, string>;
+  /** The status that counts as success; 200 by default. */
+  okStatus?: number;
 }
 
 export interface LoadResult {
@@ -100,7 +104,8 @@ export function startLoad(opts: LoadOptions): LoadRun {
   const interval = 1000 / opts.rate;
   const warmupCount = Math.round(opts.rate * opts.warmupS);
   const total = warmupCount + Math.round(opts.rate * opts.durationS);
-  const headers = { 'content-type': 'application/json', authorization: 'Bearer sk-bench' };
+  const headers = { 'content-type': 'application/json', authorization: 'Bearer sk-bench', ...opts.headers };
+  const okStatus = opts.okStatus ?? 200;
 
   const samples: Sample[] = [];
   const errors: Record<string, number> = {};
@@ -123,7 +128,7 @@ export function startLoad(opts: LoadOptions): LoadRun {
 
   const one = async (due: number): Promise<Sample> => {
     const { statusCode, body } = await pool.request({ path: opts.path, method: 'POST', headers, body: opts.body });
-    if (statusCode !== 200) {
+    if (statusCode !== okStatus) {
       await body.dump();
       throw new RequestFailure(`HTTP ${statusCode}`);
     }

@@ -1,6 +1,6 @@
 // The markdown a bench run writes next to its JSON: one section per scenario, tables only.
 import type { Memory } from './processes.ts';
-import type { InflightReport, PairedReport, RateReport, ScenarioReport } from './scenario.ts';
+import type { InflightReport, PairedReport, RateReport, ScenarioReport, ThroughputReport } from './scenario.ts';
 
 export interface BenchReport {
   startedAt: string;
@@ -86,6 +86,27 @@ function inflightSection(report: InflightReport): string[] {
   return lines;
 }
 
+function throughputSection(report: ThroughputReport): string[] {
+  const setup = Object.entries(report.setup).map(([k, v]) => `${k} ${v}`).join(', ');
+  const lines = [
+    `## ${report.scenario}`,
+    '',
+    report.measures,
+    '',
+    `Setup: ${setup}.`,
+    '',
+    '| offered /s | achieved /s | recorded | ok | errors | answer p50 / p99 / max ms | send lag p99 ms |',
+    '|---:|---:|---:|---:|---|---|---:|',
+  ];
+  for (const r of report.runs) {
+    lines.push(`| ${r.offeredRate} | ${r.achievedRate.toFixed(0)} | ${r.recorded} | ${r.ok} | ${errorsText(r.errors)} | ${ms(r.latency.p50)} / ${ms(r.latency.p99)} / ${ms(r.latency.p100)} | ${ms(r.sendLag.p99)} |`);
+  }
+  lines.push('');
+  const last = report.runs.at(-1);
+  if (last !== undefined) lines.push('Memory after the last run:', '', ...memoryTable(last.memory), '');
+  return lines;
+}
+
 export function renderMarkdown(report: BenchReport): string {
   const machine = Object.entries(report.machine).map(([k, v]) => `${k}: ${v}`).join('; ');
   const lines = [
@@ -99,7 +120,7 @@ export function renderMarkdown(report: BenchReport): string {
   for (const s of report.scenarios) {
     if (s.kind === 'paired') lines.push(...pairedSection(s));
     else if (s.kind === 'inflight') lines.push(...inflightSection(s));
-    else lines.push(`## ${s.scenario}`, '', s.measures, '', s.reason, '');
+    else lines.push(...throughputSection(s));
   }
   for (const f of report.failures) lines.push(`## ${f.scenario}: FAILED`, '', '```', f.error, '```', '');
   return lines.join('\n');

@@ -152,7 +152,6 @@ async function main(): Promise<number> {
       log(`\n== ${scenario.name}: ${scenario.measures}`);
       try {
         const report = await scenario.run({ services, options, logDir, log });
-        if (report.kind === 'unavailable') log(report.reason);
         reports.push(report);
       } catch (err) {
         if (stopping) break;

@@ -104,11 +104,24 @@ export interface InflightReport {
   targets: InflightTargetReport[];
 }
 
-export interface UnavailableReport {
-  kind: 'unavailable';
-  scenario: string;
-  measures: string;
-  reason: string;
+export interface ThroughputRun {
+  offeredRate: number;
+  achievedRate: number;
+  recorded: number;
+  ok: number;
+  errors: Record<string, number>;
+  /** Due time to the answer, ms. */
+  latency: Summary;
+  sendLag: Summary;
+  memory: Record<string, Memory | undefined>;
 }
 
-export type ScenarioReport = PairedReport | InflightReport | UnavailableReport;
+export interface ThroughputReport {
+  kind: 'throughput';
+  scenario: string;
+  measures: string;
+  setup: Record<string, string | number>;
+  runs: ThroughputRun[];
+}
+
+export type ScenarioReport = PairedReport | InflightReport | ThroughputReport;

@@ -2,6 +2,7 @@
 // Versioned; the JSON Schema shipped for Kafka-native producers is generated from these.
 import { z } from 'zod';
 import { chatRequestSchema, usageSchema } from './chat.ts';
+import { embeddingsRequestSchema } from './embeddings.ts';
 import { openAIErrorSchema } from './openai-error.ts';
 
 export const envelopeVersion = 1;
@@ -9,12 +10,10 @@ export const envelopeVersion = 1;
 export const replyModeSchema = z.enum(['sync', 'stream', 'async']);
 export type ReplyMode = z.infer<typeof replyModeSchema>;
 
-export const requestEnvelopeSchema = z.object({
+const envelopeFields = {
   v: z.literal(envelopeVersion),
   id: z.string().min(1),
   tenant: z.string().default('default'),
-  operation: z.literal('chat'),
-  body: chatRequestSchema,
   route: z.object({
     model: z.string().min(1),
     /** Replace the alias's fallbacks for this request. */
@@ -32,8 +31,15 @@ export const requestEnvelopeSchema = z.object({
   priority: z.enum(['interactive', 'batch']).default('interactive'),
   idempotencyKey: z.string().optional(),
   traceparent: z.string().optional(),
-});
+};
+
+/** What a request asks for, and its body in the canonical (OpenAI) shape of that operation. */
+export const requestEnvelopeSchema = z.discriminatedUnion('operation', [
+  z.object({ ...envelopeFields, operation: z.literal('chat'), body: chatRequestSchema }),
+  z.object({ ...envelopeFields, operation: z.literal('embeddings'), body: embeddingsRequestSchema }),
+]);
 export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
+export type ChatEnvelope = Extract<RequestEnvelope, { operation: 'chat' }>;
 
 export const failureClassSchema = z.enum([
   'rate_limited',

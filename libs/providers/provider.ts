@@ -1,6 +1,7 @@
 // What every provider adapter offers the worker: one call in the canonical (OpenAI) shape, as a
 // whole response or as a stream of chunks, failing with an UpstreamError that says what happened.
 import type { ChatChunk, ChatCompletion, ChatRequest } from '#libs/contracts/chat.ts';
+import type { EmbeddingsRequest, EmbeddingsResponse } from '#libs/contracts/embeddings.ts';
 
 export interface CallOptions {
   /** Aborts the call: the attempt's total timeout, the request's deadline, or a lost hedge race. */
@@ -32,6 +33,8 @@ export interface ProviderAdapter {
   listModels(): string[];
   complete(body: ChatRequest, opts: CallOptions): Promise<CallResult<ChatCompletion>>;
   stream(body: ChatRequest, opts: CallOptions): Promise<StreamCall>;
+  /** Embeddings, for providers that offer them; a target whose adapter has none fails as a caller fault. */
+  embed?(body: EmbeddingsRequest, opts: CallOptions): Promise<CallResult<EmbeddingsResponse>>;
   close(): Promise<void>;
 }
 

@@ -5,6 +5,7 @@
 // is followed on its own channel.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { chatRequestSchema } from '#libs/contracts/chat.ts';
+import { embeddingsRequestSchema } from '#libs/contracts/embeddings.ts';
 import { envelopeVersion, type LiveEvent, type ReplyMode, type RequestEnvelope } from '#libs/contracts/envelope.ts';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
 import { newRequestId } from '#libs/contracts/request-id.ts';
@@ -223,8 +224,8 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     return reply.status(outcome.httpStatus).headers(answerHeaders(requestId, outcome)).send(answerBody(outcome));
   }
 
-  async function chatCompletions(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const body = parseOrThrow(chatRequestSchema, req.body);
+  /** The route a request names, checked before anything is accepted: model and fallbacks must resolve. */
+  function routeOf(req: FastifyRequest, body: { model: string; fallbacks?: string[] | undefined }): RequestEnvelope['route'] {
     const noFallback = fallbackSwitch(req);
     const chain = registry.chain({ model: body.model, fallbacks: body.fallbacks, noFallback });
     if (chain.main.length === 0) {
@@ -234,13 +235,21 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     if (unknownFallback !== undefined) {
       throw new GatewayError(400, `Invalid value for 'fallbacks': no alias or configured provider serves \`${unknownFallback}\`.`, { code: 'model_not_found', param: 'fallbacks' });
     }
+    return { model: body.model, fallbacks: body.fallbacks ?? [], noFallback };
+  }
+
+  /**
+   * Accepts one request of any operation: resolves its route, honours Idempotency-Key, produces
+   * it, and answers 202 (async) or relays its answer (sync or stream).
+   */
+  async function submit(req: FastifyRequest, reply: FastifyReply, request: Pick<RequestEnvelope, 'operation' | 'body'>, stream: boolean): Promise<unknown> {
+    const body = request.body;
+    const route = routeOf(req, body);
     const now = Date.now();
     const deadline = deadlineFor(req, now);
     const async = wantsAsync(req);
     const priority = priorityOf(req);
-    // An async request's answer is a whole completion, fetched later: it is not streamed.
-    if (async) delete body.stream;
-    const mode: ReplyMode = async ? 'async' : body.stream ? 'stream' : 'sync';
+    const mode: ReplyMode = async ? 'async' : stream ? 'stream' : 'sync';
     const requestId = newRequestId(now);
     const idempotency = idempotencyKeyOf(req, tenant, body);
     if (idempotency) {
@@ -251,19 +260,19 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
         return relay(existing, mode, deadline, reply, followRemote(existing), async () => undefined, true);
       }
     }
-    const envelope: RequestEnvelope = {
+    const envelope = {
       v: envelopeVersion,
       id: requestId,
       tenant,
-      operation: 'chat',
-      body,
-      route: { model: body.model, fallbacks: body.fallbacks ?? [], noFallback },
+      ...request,
+      route,
       reply: async ? { mode } : { mode, to: id },
       acceptedAt: now,
       deadline,
       priority,
       ...(idempotency ? { idempotencyKey: idempotency.key } : {}),
-    };
+      // Pick<> of the union loses the pairing of operation and body that the callers keep.
+    } as RequestEnvelope;
     if (async) {
       await produce(envelope, idempotency);
       return acceptedReply(reply, requestId, body.model, now);
@@ -271,11 +280,24 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     return relay(requestId, mode, deadline, reply, listenLocally(requestId), () => produce(envelope, idempotency), false);
   }
 
+  async function chatCompletions(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const body = parseOrThrow(chatRequestSchema, req.body);
+    // An async request's answer is a whole completion, fetched later: it is not streamed.
+    if (wantsAsync(req)) delete body.stream;
+    return submit(req, reply, { operation: 'chat', body }, body.stream === true);
+  }
+
+  async function embeddings(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const body = parseOrThrow(embeddingsRequestSchema, req.body);
+    return submit(req, reply, { operation: 'embeddings', body }, false);
+  }
+
   return {
     id,
     waiting: () => waiting,
     register(app) {
       app.post('/v1/chat/completions', chatCompletions);
+      app.post('/v1/embeddings', embeddings);
       const models = () => registry.listModels().map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.owned_by }));
       app.get('/v1/models', async () => ({ object: 'list', data: models() }));
       app.get<{ Params: { '*': string } }>('/v1/models/*', async (req) => {

@@ -13,7 +13,8 @@ import { keyHealthId } from '#libs/routing/key-pool.ts';
 import { resolvePolicy, type ResolvedPolicy } from '#libs/routing/policy-schema.ts';
 import { waitHint } from '#libs/routing/retry-after.ts';
 import type { Target } from '#libs/routing/chain.ts';
-import { UpstreamError, type ProviderAdapter } from '#libs/providers/provider.ts';
+import { UpstreamError, type CallOptions, type CallResult, type ProviderAdapter } from '#libs/providers/provider.ts';
+import { encodeEmbeddings, type EmbeddingsRequest, type EmbeddingsResponse } from '#libs/contracts/embeddings.ts';
 import type { Usage } from '#libs/contracts/chat.ts';
 import type { WorkerContext } from './execute.ts';
 import { HedgeRace, LostRaceError } from './hedge-race.ts';
@@ -23,7 +24,7 @@ type Step = Exclude<Decision | FirstDecision, { kind: 'fail' }>;
 
 interface Success {
   ok: true;
-  response: ChatCompletion;
+  response: ChatCompletion | EmbeddingsResponse;
   usage: Usage | undefined;
 }
 
@@ -145,6 +146,13 @@ async function callOnce(ctx: WorkerContext, envelope: RequestEnvelope, target: T
   const labels = { provider: target.provider, model: target.model };
   const startedAt = Date.now();
   try {
+    if (envelope.operation === 'embeddings') {
+      const { value } = await embed(adapter, target, envelope.body, options);
+      if (contender && !contender.race.claim(contender.id)) throw new LostRaceError();
+      ctx.metrics.upstreamTtft.observe(labels, (Date.now() - startedAt) / 1000);
+      const usage = value.usage ? { prompt_tokens: value.usage.prompt_tokens, completion_tokens: 0, total_tokens: value.usage.total_tokens } : undefined;
+      return { ok: true, response: value, usage };
+    }
     if (relay) return await streamOnce(ctx, adapter, continuationBody(envelope.body, relay), options, relay, labels, startedAt, contender);
     const { value } = await adapter.complete(envelope.body, options);
     if (contender && !contender.race.claim(contender.id)) throw new LostRaceError();
@@ -157,6 +165,16 @@ async function callOnce(ctx: WorkerContext, envelope: RequestEnvelope, target: T
     if (total.aborted) return failure(upstream, 'timeout');
     return failure(upstream, classify(upstream));
   }
+}
+
+/** Embeddings in the encoding the client asked for, whatever the provider answered in. */
+async function embed(adapter: ProviderAdapter, target: Target, body: EmbeddingsRequest, options: CallOptions): Promise<CallResult<EmbeddingsResponse>> {
+  if (!adapter.embed) {
+    const message = `The provider '${target.provider}' does not offer embeddings.`;
+    throw new UpstreamError(message, { status: 400, phase: 'response', body: { error: { message, type: 'invalid_request_error', param: 'model', code: 'model_not_supported' } } });
+  }
+  const result = await adapter.embed(body, options);
+  return { ...result, value: encodeEmbeddings(result.value, body.encoding_format) };
 }
 
 async function streamOnce(

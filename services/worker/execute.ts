@@ -95,6 +95,7 @@ async function publishResult(ctx: WorkerContext, envelope: RequestEnvelope, resu
  * continuing from what the client already has.
  */
 async function finishedOrRefused(ctx: WorkerContext, envelope: RequestEnvelope, history: LiveEvent[]): Promise<boolean> {
+  if (envelope.operation !== 'chat') return false;
   const relay = new StreamRelay(ctx.store, envelope, history);
   const completion = relay.assembler.completion();
   const complete = completion.choices.length > 0 && completion.choices.every((c) => c.finish_reason);
@@ -121,7 +122,7 @@ async function execute(ctx: WorkerContext, envelope: RequestEnvelope, history: L
     };
     return { result: failed(base, [], response), deltas: 0 };
   }
-  const relay = envelope.reply.mode === 'stream' ? new StreamRelay(ctx.store, envelope, history) : undefined;
+  const relay = envelope.reply.mode === 'stream' && envelope.operation === 'chat' ? new StreamRelay(ctx.store, envelope, history) : undefined;
   const result = await runAttempts(ctx, envelope, relay);
   await relay?.flush();
   return { result, deltas: relay?.count() ?? 0 };

@@ -3,7 +3,7 @@
 // its opening role chunk is dropped, and the text so far is what a continuation resumes from.
 // Chunks are shaped as the client asked: usage only with stream_options.include_usage.
 import { chatChunkSchema, type ChatChunk } from '#libs/contracts/chat.ts';
-import type { LiveEvent, RequestEnvelope } from '#libs/contracts/envelope.ts';
+import type { ChatEnvelope, LiveEvent } from '#libs/contracts/envelope.ts';
 import { StreamAssembler } from '#libs/providers/stream-assembler.ts';
 import type { Store } from '#libs/store/store.ts';
 
@@ -13,12 +13,12 @@ export class StreamRelay {
   private roleSent = false;
   private pending: Promise<void>[] = [];
   private readonly store: Store;
-  private readonly envelope: RequestEnvelope;
+  private readonly envelope: ChatEnvelope;
   private readonly includeUsage: boolean;
   readonly assembler = new StreamAssembler();
 
   /** `history`: the events an earlier execution already published, which this one continues. */
-  constructor(store: Store, envelope: RequestEnvelope, history: LiveEvent[] = []) {
+  constructor(store: Store, envelope: ChatEnvelope, history: LiveEvent[] = []) {
     this.store = store;
     this.envelope = envelope;
     this.includeUsage = envelope.body.stream_options?.include_usage === true;

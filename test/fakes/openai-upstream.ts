@@ -82,6 +82,8 @@ export interface FakeOpenAIOptions {
   models?: readonly string[];
   /** Vector length when the request gives no `dimensions`; default 1536 like text-embedding-3-small. */
   embeddingDimensions?: number;
+  /** Answer float arrays even when base64 is asked for, as some OpenAI-compatible servers do. */
+  floatEmbeddingsOnly?: boolean;
   /** Keep every request in `requests` (default true). Standalone mode turns it off so a long benchmark does not grow memory. */
   recordRequests?: boolean;
 }
@@ -225,6 +227,7 @@ class Fake implements FakeOpenAI {
   private readonly validKeys: ReadonlySet<string> | undefined;
   private readonly models: readonly string[];
   private readonly embeddingDimensions: number;
+  private readonly floatEmbeddingsOnly: boolean;
   private readonly idPrefix = randomBytes(8).toString('hex');
   private readonly recordRequests: boolean;
   private received = 0;
@@ -237,6 +240,7 @@ class Fake implements FakeOpenAI {
     this.reply = opts.reply;
     this.models = opts.models ?? ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'];
     this.embeddingDimensions = opts.embeddingDimensions ?? 1536;
+    this.floatEmbeddingsOnly = opts.floatEmbeddingsOnly ?? false;
     this.recordRequests = opts.recordRequests ?? true;
     this.server = createServer({ keepAlive: true }, (req, res) => this.onRequest(req, res));
     this.server.keepAliveTimeout = 65_000;
@@ -453,7 +457,7 @@ class Fake implements FakeOpenAI {
       return this.nonStreamingFault(res, fault, start);
     }
     const dims = typeof b.dimensions === 'number' ? b.dimensions : this.embeddingDimensions;
-    const base64 = b.encoding_format === 'base64';
+    const base64 = b.encoding_format === 'base64' && !this.floatEmbeddingsOnly;
     let tokens = 0;
     const data = inputs.map((text, index) => {
       tokens += countWords(text);

@@ -1,6 +1,7 @@
 // The OpenAI adapter, shared by every OpenAI-compatible provider: base URL, auth header and
 // extra headers are configuration; request and response are already the canonical shape.
 import type { ChatChunk, ChatCompletion, ChatRequest } from '#libs/contracts/chat.ts';
+import type { EmbeddingsRequest, EmbeddingsResponse } from '#libs/contracts/embeddings.ts';
 import type { ProviderConfig } from '#libs/config/schema.ts';
 import { AgentPool, isRecord, parseJsonOr, post, readText, sseEvents, truncatedStream, type Upstream } from '../http.ts';
 import { exactModels, matchesModel } from '../model-pattern.ts';
@@ -16,14 +17,14 @@ export class OpenAIAdapter implements ProviderAdapter {
   readonly type: string;
   private readonly config: OpenAIConfig;
   private readonly pool: AgentPool;
-  private readonly url: string;
+  private readonly baseUrl: string;
 
   constructor(name: string, config: OpenAIConfig) {
     this.name = name;
     this.type = config.type;
     this.config = config;
     this.pool = new AgentPool(config.connectTimeoutMs);
-    this.url = `${config.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+    this.baseUrl = config.baseUrl.replace(/\/+$/, '');
   }
 
   serves(model: string): boolean {
@@ -34,14 +35,26 @@ export class OpenAIAdapter implements ProviderAdapter {
     return exactModels(this.config.models);
   }
 
-  private send(body: Record<string, unknown>, opts: CallOptions): Promise<Upstream> {
+  private send(path: string, body: Record<string, unknown>, opts: CallOptions): Promise<Upstream> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json', ...this.config.headers };
     if (opts.key) headers.authorization = `Bearer ${opts.key.secret}`;
-    return post(this.url, { name: this.name, pool: this.pool, headers, body: JSON.stringify(body), opts });
+    return post(`${this.baseUrl}${path}`, { name: this.name, pool: this.pool, headers, body: JSON.stringify(body), opts });
+  }
+
+  async embed(request: EmbeddingsRequest, opts: CallOptions): Promise<CallResult<EmbeddingsResponse>> {
+    const body: Record<string, unknown> = { ...request, model: opts.model };
+    for (const field of gatewayOnlyFields) delete body[field];
+    const upstream = await this.send('/embeddings', body, opts);
+    const text = await readText(upstream);
+    const parsed = parseJsonOr(text);
+    if (!isRecord(parsed) || parsed.object !== 'list' || !Array.isArray(parsed.data)) {
+      throw new UpstreamError(`${this.name} returned a body that is not an embeddings list`, { status: 502, phase: 'response', body: text.slice(0, 500), headers: upstream.headers, keyId: upstream.keyId });
+    }
+    return { value: parsed as EmbeddingsResponse, keyId: upstream.keyId };
   }
 
   async complete(request: ChatRequest, opts: CallOptions): Promise<CallResult<ChatCompletion>> {
-    const upstream = await this.send(upstreamBody(request, opts.model, false), opts);
+    const upstream = await this.send('/chat/completions', upstreamBody(request, opts.model, false), opts);
     const text = await readText(upstream);
     const parsed = parseJsonOr(text);
     if (!isRecord(parsed) || parsed.object !== 'chat.completion') {
@@ -51,7 +64,7 @@ export class OpenAIAdapter implements ProviderAdapter {
   }
 
   async stream(request: ChatRequest, opts: CallOptions): Promise<StreamCall> {
-    const upstream = await this.send(upstreamBody(request, opts.model, true), opts);
+    const upstream = await this.send('/chat/completions', upstreamBody(request, opts.model, true), opts);
     const name = this.name;
     async function* chunks(): AsyncGenerator<ChatChunk> {
       for await (const event of sseEvents(upstream)) {

@@ -45,7 +45,7 @@ const messageParamSchema = z.discriminatedUnion('role', [
 
 const toolSchema = z.object({
   // Checked first, so a server tool (web_search_…, bash_…) is refused for what it is.
-  type: z.literal('custom', 'expected "custom": server tools are not supported on this gateway').optional(),
+  type: z.string().refine((t) => t === 'custom', 'expected "custom"; server tools are not supported on this gateway').optional(),
   name: z.string().min(1),
   description: z.string().optional(),
   input_schema: z.looseObject({}),

@@ -135,6 +135,21 @@ describe('loadConfig: a YAML file', () => {
   });
 });
 
+describe('loadConfig: the OpenAI-compatible family', () => {
+  it('a family type brings its base URL and model patterns; an entry may override either', () => {
+    const path = file('providers:\n  mistral:\n    type: mistral\n    keys: [{ key: m-key }]\n  vllm:\n    type: vllm\n    baseUrl: http://gpu-box:8000/v1\n    models: [qwen-*]\n');
+    const config = loadConfig({ path, env: {} });
+    const mistral = config.providers.mistral;
+    assert.ok(mistral.type === 'mistral');
+    assert.equal(mistral.baseUrl, 'https://api.mistral.ai/v1');
+    assert.ok(mistral.models.includes('mistral-*'));
+    const vllm = config.providers.vllm;
+    assert.ok(vllm.type === 'vllm');
+    assert.equal(vllm.baseUrl, 'http://gpu-box:8000/v1');
+    assert.deepEqual(vllm.models, ['qwen-*']);
+  });
+});
+
 describe('loadConfig: ${ENV} interpolation', () => {
   it('replaces ${NAME} with the variable', () => {
     const path = file('redis:\n  url: redis://${REDIS_HOST}:6379/0\n');
@@ -174,7 +189,7 @@ describe('loadConfig: ${ENV} interpolation', () => {
     );
     const config = loadConfig({ path, env: { OAI_KEY: 'sk-secret' } });
     const openai = config.providers.openai;
-    assert.ok(openai.type !== 'mock');
+    assert.ok(openai.type !== 'mock' && openai.type !== 'azure');
     assert.equal(openai.baseUrl, 'https://api.openai.com/v1');
     assert.equal(openai.keys[0].key, 'sk-secret');
   });
@@ -228,6 +243,8 @@ describe('loadConfig: invalid values name the file and the key path', () => {
     { name: 'provider key empty', yaml: 'providers:\n  p:\n    type: openai\n    baseUrl: https://x.test/v1\n    keys:\n      - key: ""\n', key: /^\s*providers\.p\.keys\[0\]\.key: /m },
     { name: 'provider name upper case', yaml: 'providers:\n  OpenAI:\n    type: mock\n', key: /^\s*providers\.OpenAI: /m },
     { name: 'worker.concurrency: 0', yaml: 'worker:\n  concurrency: 0\n', key: /^\s*worker\.concurrency: /m },
+    { name: 'openai-compatible without baseUrl', yaml: 'providers:\n  p:\n    type: openai-compatible\n', key: /^\s*providers\.p\.baseUrl: /m },
+    { name: 'azure without endpoint', yaml: 'providers:\n  az:\n    type: azure\n', key: /^\s*providers\.az\.endpoint: /m },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -325,7 +342,7 @@ describe('loadConfig: providers from the environment', () => {
   it('OPENAI_BASE_URL replaces the default base URL', () => {
     const config = loadConfig({ env: { OPENAI_API_KEY: 'sk-env', OPENAI_BASE_URL: 'http://127.0.0.1:4010/v1' } });
     const openai = config.providers.openai;
-    assert.ok(openai.type !== 'mock');
+    assert.ok(openai.type !== 'mock' && openai.type !== 'azure');
     assert.equal(openai.baseUrl, 'http://127.0.0.1:4010/v1');
   });
 
@@ -333,13 +350,30 @@ describe('loadConfig: providers from the environment', () => {
     assert.deepEqual(loadConfig({ env: { OPENAI_BASE_URL: 'http://127.0.0.1:4010/v1' } }).providers, {});
   });
 
-  it('GROQ_API_KEY enables groq as an openai-compatible provider', () => {
+  it('GROQ_API_KEY enables groq as a provider of the OpenAI-compatible family', () => {
     const config = loadConfig({ env: { GROQ_API_KEY: 'gsk-env' } });
     assert.deepEqual(Object.keys(config.providers), ['groq']);
     const groq = config.providers.groq;
-    assert.ok(groq.type === 'openai-compatible');
+    assert.ok(groq.type === 'groq');
     assert.equal(groq.baseUrl, 'https://api.groq.com/openai/v1');
     assert.equal(groq.keys[0].key, 'gsk-env');
+  });
+
+  it('OLLAMA_BASE_URL alone enables a local ollama, with no key', () => {
+    const config = loadConfig({ env: { OLLAMA_BASE_URL: 'http://127.0.0.1:11434/v1' } });
+    const ollama = config.providers.ollama;
+    assert.ok(ollama.type === 'ollama');
+    assert.equal(ollama.baseUrl, 'http://127.0.0.1:11434/v1');
+    assert.deepEqual(ollama.keys, []);
+  });
+
+  it('AZURE_OPENAI_API_KEY with AZURE_OPENAI_ENDPOINT enables azure', () => {
+    const config = loadConfig({ env: { AZURE_OPENAI_API_KEY: 'az-key', AZURE_OPENAI_ENDPOINT: 'https://res.openai.azure.com', OPENAI_API_VERSION: '2025-01-01-preview' } });
+    const azure = config.providers.azure;
+    assert.ok(azure.type === 'azure');
+    assert.equal(azure.endpoint, 'https://res.openai.azure.com');
+    assert.equal(azure.apiVersion, '2025-01-01-preview');
+    assert.equal(azure.keys[0].key, 'az-key');
   });
 
   it('both keys enable both providers, openai first', () => {

@@ -1,6 +1,7 @@
 // The shape of spillway.yaml. Every key has a default a first run can live with.
 import { z } from 'zod';
 import { modelsSchema, routingSchema } from '#libs/routing/policy-schema.ts';
+import { familyTypes, withFamilyDefaults } from '#libs/providers/openai/family.ts';
 
 /** A number that may arrive as a string from a `${ENV}` reference (`port: ${PORT:-8080}`). */
 export const fromEnvString = (value: unknown): unknown =>
@@ -15,7 +16,8 @@ export const keySchema = z.object({
 });
 
 const openAICompatibleSchema = z.object({
-  type: z.enum(['openai', 'openai-compatible']),
+  /** `openai-compatible` for any server; a family type (groq, mistral, ollama, …) brings its base URL and models. */
+  type: z.enum(familyTypes),
   baseUrl: z.url(),
   keys: z.array(keySchema).default([]),
   /** Model names (glob patterns allowed) this provider serves; used to resolve bare names. */
@@ -35,7 +37,20 @@ const mockSchema = z.object({
   reply: z.string().optional(),
 });
 
-export const providerSchema = z.discriminatedUnion('type', [openAICompatibleSchema, mockSchema]);
+const azureSchema = z.object({
+  type: z.literal('azure'),
+  /** The resource endpoint, e.g. https://my-resource.openai.azure.com */
+  endpoint: z.url(),
+  apiVersion: z.string().default('2024-10-21'),
+  /** Model name → deployment name; a model not listed is taken as its own deployment's name. */
+  deployments: z.record(z.string(), z.string()).default({}),
+  keys: z.array(keySchema).default([]),
+  models: z.array(z.string()).default([]),
+  headers: z.record(z.string(), z.string()).default({}),
+  connectTimeoutMs: z.preprocess(fromEnvString, z.number().int().positive().optional()),
+});
+
+export const providerSchema = z.preprocess(withFamilyDefaults, z.discriminatedUnion('type', [openAICompatibleSchema, azureSchema, mockSchema]));
 export type ProviderConfig = z.infer<typeof providerSchema>;
 
 const partitionsSchema = z.object({

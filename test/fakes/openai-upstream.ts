@@ -67,6 +67,8 @@ export interface RecordedRequest {
   receivedAt: number;
   /** The fault applied; undefined for requests that take no fault (models, 401s, bad input). */
   fault: Fault | undefined;
+  /** Azure flavour: the deployment named in the path. */
+  deployment?: string;
 }
 
 export interface FakeOpenAIOptions {
@@ -82,6 +84,12 @@ export interface FakeOpenAIOptions {
   models?: readonly string[];
   /** Vector length when the request gives no `dimensions`; default 1536 like text-embedding-3-small. */
   embeddingDimensions?: number;
+  /**
+   * Speak Azure OpenAI instead: `POST /openai/deployments/{deployment}/chat/completions` and
+   * `/embeddings` with `?api-version=` (this one only), the key in the `api-key` header, and the
+   * prompt-filter chunk (empty `choices`) opening every stream. `url` is then the bare endpoint.
+   */
+  azure?: { apiVersion: string };
   /** Answer float arrays even when base64 is asked for, as some OpenAI-compatible servers do. */
   floatEmbeddingsOnly?: boolean;
   /** Keep every request in `requests` (default true). Standalone mode turns it off so a long benchmark does not grow memory. */
@@ -102,6 +110,13 @@ export interface FakeOpenAI {
   waitForRequests(n: number): Promise<void>;
   close(): Promise<void>;
 }
+
+const azureFilterResults = {
+  hate: { filtered: false, severity: 'safe' },
+  self_harm: { filtered: false, severity: 'safe' },
+  sexual: { filtered: false, severity: 'safe' },
+  violence: { filtered: false, severity: 'safe' },
+};
 
 const SYSTEM_FINGERPRINT = 'fp_5f8c1a3b2e';
 const LIMIT_REQUESTS = 10_000;
@@ -228,6 +243,7 @@ class Fake implements FakeOpenAI {
   private readonly models: readonly string[];
   private readonly embeddingDimensions: number;
   private readonly floatEmbeddingsOnly: boolean;
+  readonly azure: { apiVersion: string } | undefined;
   private readonly idPrefix = randomBytes(8).toString('hex');
   private readonly recordRequests: boolean;
   private received = 0;
@@ -241,6 +257,7 @@ class Fake implements FakeOpenAI {
     this.models = opts.models ?? ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'];
     this.embeddingDimensions = opts.embeddingDimensions ?? 1536;
     this.floatEmbeddingsOnly = opts.floatEmbeddingsOnly ?? false;
+    this.azure = opts.azure;
     this.recordRequests = opts.recordRequests ?? true;
     this.server = createServer({ keepAlive: true }, (req, res) => this.onRequest(req, res));
     this.server.keepAliveTimeout = 65_000;
@@ -303,13 +320,29 @@ class Fake implements FakeOpenAI {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const auth = req.headers.authorization;
-    const apiKey = auth !== undefined && auth.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
+    const azureKey = req.headers['api-key'];
+    const apiKey = this.azure ? (typeof azureKey === 'string' ? azureKey : undefined) : auth !== undefined && auth.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
     const record: RecordedRequest = { method, path, headers: req.headers, apiKey, body, receivedAt, fault: undefined };
 
-    const route = method === 'POST' && path === '/v1/chat/completions' ? 'chat'
-      : method === 'POST' && path === '/v1/embeddings' ? 'embeddings'
-        : method === 'GET' && path === '/v1/models' ? 'models'
-          : 'unknown';
+    if (this.azure) {
+      const match = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/.exec(path);
+      const version = new URLSearchParams(q === -1 ? '' : url.slice(q + 1)).get('api-version');
+      record.deployment = match?.[1];
+      if (!match || method !== 'POST' || version !== this.azure.apiVersion) {
+        this.record(record);
+        return this.sendJson(res, 404, { error: { code: '404', message: 'Resource not found' } }, Date.now());
+      }
+      if (!apiKey || (this.validKeys !== undefined && !this.validKeys.has(apiKey))) {
+        this.record(record);
+        return this.sendJson(res, 401, { error: { code: '401', message: 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.' } }, Date.now());
+      }
+    }
+    const route = this.azure
+      ? (path.endsWith('/embeddings') ? 'embeddings' : 'chat')
+      : method === 'POST' && path === '/v1/chat/completions' ? 'chat'
+        : method === 'POST' && path === '/v1/embeddings' ? 'embeddings'
+          : method === 'GET' && path === '/v1/models' ? 'models'
+            : 'unknown';
 
     let authError: OpenAIErrorBody | undefined;
     if (apiKey === undefined || apiKey === '') {
@@ -549,6 +582,8 @@ class Fake implements FakeOpenAI {
         }
       });
     }
+    // Azure opens with the prompt's content-filter verdict, a chunk with no choices and no id.
+    if (this.azure) events[0] = `data: ${JSON.stringify({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: [{ prompt_index: 0, content_filter_results: azureFilterResults }] })}\n\n${events[0]}`;
     const bodyChunks = events.length - 1;
     events.push(event({}, toolCalls === undefined ? 'stop' : 'tool_calls'));
     if (includeUsage) {
@@ -612,7 +647,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     });
   });
   const { port } = fake.server.address() as AddressInfo;
-  fake.url = `http://127.0.0.1:${port}/v1`;
+  fake.url = opts.azure ? `http://127.0.0.1:${port}` : `http://127.0.0.1:${port}/v1`;
   return fake;
 }
 

@@ -1,4 +1,4 @@
-// The OpenAI adapter, shared by every OpenAI-compatible provider: base URL, auth header and
+// The OpenAI adapter, shared by every OpenAI-compatible provider and Azure OpenAI: base URL, auth header and
 // extra headers are configuration; request and response are already the canonical shape.
 import type { ChatChunk, ChatCompletion, ChatRequest } from '#libs/contracts/chat.ts';
 import type { EmbeddingsRequest, EmbeddingsResponse } from '#libs/contracts/embeddings.ts';
@@ -7,7 +7,7 @@ import { AgentPool, isRecord, parseJsonOr, post, readText, sseEvents, truncatedS
 import { exactModels, matchesModel } from '../model-pattern.ts';
 import { UpstreamError, type CallOptions, type CallResult, type ProviderAdapter, type StreamCall } from '../provider.ts';
 
-type OpenAIConfig = Extract<ProviderConfig, { type: 'openai' | 'openai-compatible' }>;
+type OpenAIConfig = Exclude<ProviderConfig, { type: 'mock' }>;
 
 /** Fields the gateway reads itself and never forwards. */
 const gatewayOnlyFields = ['fallbacks'] as const;
@@ -24,7 +24,7 @@ export class OpenAIAdapter implements ProviderAdapter {
     this.type = config.type;
     this.config = config;
     this.pool = new AgentPool(config.connectTimeoutMs);
-    this.baseUrl = config.baseUrl.replace(/\/+$/, '');
+    this.baseUrl = (config.type === 'azure' ? config.endpoint : config.baseUrl).replace(/\/+$/, '');
   }
 
   serves(model: string): boolean {
@@ -35,10 +35,18 @@ export class OpenAIAdapter implements ProviderAdapter {
     return exactModels(this.config.models);
   }
 
-  private send(path: string, body: Record<string, unknown>, opts: CallOptions): Promise<Upstream> {
+  /** Azure OpenAI addresses a deployment and an API version, and takes the key as `api-key`. */
+  private send(path: '/chat/completions' | '/embeddings', body: Record<string, unknown>, opts: CallOptions): Promise<Upstream> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json', ...this.config.headers };
-    if (opts.key) headers.authorization = `Bearer ${opts.key.secret}`;
-    return post(`${this.baseUrl}${path}`, { name: this.name, pool: this.pool, headers, body: JSON.stringify(body), opts });
+    let url = `${this.baseUrl}${path}`;
+    if (this.config.type === 'azure') {
+      const deployment = this.config.deployments[opts.model] ?? opts.model;
+      url = `${this.baseUrl}/openai/deployments/${encodeURIComponent(deployment)}${path}?api-version=${encodeURIComponent(this.config.apiVersion)}`;
+      if (opts.key) headers['api-key'] = opts.key.secret;
+    } else if (opts.key) {
+      headers.authorization = `Bearer ${opts.key.secret}`;
+    }
+    return post(url, { name: this.name, pool: this.pool, headers, body: JSON.stringify(body), opts });
   }
 
   async embed(request: EmbeddingsRequest, opts: CallOptions): Promise<CallResult<EmbeddingsResponse>> {

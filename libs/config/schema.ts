@@ -1,19 +1,9 @@
 // The shape of spillway.yaml. Every key has a default a first run can live with.
 import { z } from 'zod';
+import { fromEnvString, keySchema } from './fields.ts';
 import { modelsSchema, routingSchema } from '#libs/routing/policy-schema.ts';
 import { familyTypes, withFamilyDefaults } from '#libs/providers/openai/family.ts';
-
-/** A number that may arrive as a string from a `${ENV}` reference (`port: ${PORT:-8080}`). */
-export const fromEnvString = (value: unknown): unknown =>
-  typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
-
-export const keySchema = z.object({
-  /** Shown in logs, metrics and results instead of the key itself. */
-  id: z.string().optional(),
-  key: z.string().min(1, 'key must not be empty'),
-  weight: z.preprocess(fromEnvString, z.number().positive().default(1)),
-  models: z.array(z.string()).optional(),
-});
+import { bedrockProviderSchema } from '#libs/providers/bedrock/config.ts';
 
 const openAICompatibleSchema = z.object({
   /** `openai-compatible` for any server; a family type (groq, mistral, ollama, …) brings its base URL and models. */
@@ -50,7 +40,7 @@ const azureSchema = z.object({
   connectTimeoutMs: z.preprocess(fromEnvString, z.number().int().positive().optional()),
 });
 
-export const providerSchema = z.preprocess(withFamilyDefaults, z.discriminatedUnion('type', [openAICompatibleSchema, azureSchema, mockSchema]));
+export const providerSchema = z.preprocess(withFamilyDefaults, z.discriminatedUnion('type', [openAICompatibleSchema, azureSchema, bedrockProviderSchema, mockSchema]));
 export type ProviderConfig = z.infer<typeof providerSchema>;
 
 const partitionsSchema = z.object({

@@ -1,12 +1,24 @@
 // Builds the configured provider adapters, holds their keys, and gives routing the view of
 // providers and aliases it expands a request's route against.
-import type { Config } from '#libs/config/schema.ts';
+import type { Config, ProviderConfig } from '#libs/config/schema.ts';
 import { ConfigError } from '#libs/config/load.ts';
 import { expandChain, type Chain, type ChainConfig, type ProviderLike, type RouteRequest } from '#libs/routing/chain.ts';
 import { keyIdOf } from '#libs/routing/key-pool.ts';
+import { BedrockAdapter } from './bedrock/adapter.ts';
 import { MockAdapter } from './mock/adapter.ts';
 import { OpenAIAdapter } from './openai/adapter.ts';
 import type { ProviderAdapter } from './provider.ts';
+
+function adapterFor(name: string, provider: ProviderConfig): ProviderAdapter {
+  switch (provider.type) {
+    case 'mock':
+      return new MockAdapter(name, provider);
+    case 'bedrock':
+      return new BedrockAdapter(name, provider);
+    default:
+      return new OpenAIAdapter(name, provider);
+  }
+}
 
 export class ProviderRegistry {
   readonly adapters: ProviderAdapter[];
@@ -20,12 +32,10 @@ export class ProviderRegistry {
     const entries = Object.entries(config.providers);
     this.mockOnly = entries.length === 0;
     if (this.mockOnly) entries.push(['mock', { type: 'mock', models: ['*'], latencyMs: 0, tokensPerSecond: 0 }]);
-    this.adapters = entries.map(([name, provider]) =>
-      provider.type === 'mock' ? new MockAdapter(name, provider) : new OpenAIAdapter(name, provider),
-    );
+    this.adapters = entries.map(([name, provider]) => adapterFor(name, provider));
     const providers: Record<string, ProviderLike> = {};
     for (const [name, provider] of entries) {
-      const keys = provider.type === 'mock' ? [] : provider.keys;
+      const keys = 'keys' in provider ? provider.keys : [];
       providers[name] = { models: provider.models, keys };
       keys.forEach((key, index) => this.secrets.set(`${name}\u0000${keyIdOf(name, key, index)}`, key.key));
     }

@@ -1,7 +1,7 @@
 // The `type: bedrock` provider entry in spillway.yaml. Credentials are either AWS keys for SigV4
 // (given here, or else found by the standard AWS chain) or Bedrock API keys in `keys`.
 import { z } from 'zod';
-import { fromEnvString, keySchema } from '#libs/config/schema.ts';
+import { fromEnvString, keySchema } from '#libs/config/fields.ts';
 
 export const bedrockProviderSchema = z.object({
   type: z.literal('bedrock'),

@@ -3,11 +3,12 @@
 import type { ChatChunk, ChatCompletion, ChatRequest } from '#libs/contracts/chat.ts';
 import type { EmbeddingsRequest, EmbeddingsResponse } from '#libs/contracts/embeddings.ts';
 import type { ProviderConfig } from '#libs/config/schema.ts';
+import type { FamilyType } from './family.ts';
 import { AgentPool, isRecord, parseJsonOr, post, readText, sseEvents, truncatedStream, type Upstream } from '../http.ts';
 import { exactModels, matchesModel } from '../model-pattern.ts';
 import { UpstreamError, type CallOptions, type CallResult, type ProviderAdapter, type StreamCall } from '../provider.ts';
 
-type OpenAIConfig = Exclude<ProviderConfig, { type: 'mock' }>;
+type OpenAIConfig = Extract<ProviderConfig, { type: FamilyType | 'azure' }>;
 
 /** Fields the gateway reads itself and never forwards. */
 const gatewayOnlyFields = ['fallbacks'] as const;

@@ -17,6 +17,15 @@ export function providersFromEnv(env: NodeJS.ProcessEnv): Record<string, Provide
       headers: {},
     };
   }
+  if (env.GEMINI_API_KEY) {
+    providers.gemini = {
+      type: 'gemini',
+      baseUrl: env.GEMINI_BASE_URL || 'https://generativelanguage.googleapis.com',
+      keys: [{ id: 'gemini-env', key: env.GEMINI_API_KEY, weight: 1 }],
+      models: ['gemini-*'],
+      headers: {},
+    };
+  }
   // Azure OpenAI as its SDKs read it: the key and the resource endpoint.
   if (env.AZURE_OPENAI_API_KEY && env.AZURE_OPENAI_ENDPOINT) {
     providers.azure = {
@@ -34,5 +43,5 @@ export function providersFromEnv(env: NodeJS.ProcessEnv): Record<string, Provide
 
 /** Providers whose adapters are not built yet: named so start-up can say so instead of ignoring them. */
 export function unsupportedEnvProviders(env: NodeJS.ProcessEnv): string[] {
-  return ['ANTHROPIC_API_KEY', 'GEMINI_API_KEY'].filter((name) => Boolean(env[name]));
+  return ['ANTHROPIC_API_KEY'].filter((name) => Boolean(env[name]));
 }

@@ -189,7 +189,7 @@ describe('loadConfig: ${ENV} interpolation', () => {
     );
     const config = loadConfig({ path, env: { OAI_KEY: 'sk-secret' } });
     const openai = config.providers.openai;
-    assert.ok(openai.type !== 'mock' && openai.type !== 'azure');
+    assert.ok(openai.type === 'openai');
     assert.equal(openai.baseUrl, 'https://api.openai.com/v1');
     assert.equal(openai.keys[0].key, 'sk-secret');
   });
@@ -342,7 +342,7 @@ describe('loadConfig: providers from the environment', () => {
   it('OPENAI_BASE_URL replaces the default base URL', () => {
     const config = loadConfig({ env: { OPENAI_API_KEY: 'sk-env', OPENAI_BASE_URL: 'http://127.0.0.1:4010/v1' } });
     const openai = config.providers.openai;
-    assert.ok(openai.type !== 'mock' && openai.type !== 'azure');
+    assert.ok(openai.type === 'openai');
     assert.equal(openai.baseUrl, 'http://127.0.0.1:4010/v1');
   });
 

@@ -4,6 +4,7 @@ import { fromEnvString, keySchema } from './fields.ts';
 import { modelsSchema, routingSchema } from '#libs/routing/policy-schema.ts';
 import { familyTypes, withFamilyDefaults } from '#libs/providers/openai/family.ts';
 import { bedrockProviderSchema } from '#libs/providers/bedrock/config.ts';
+import { geminiProviderSchema, vertexProviderSchema } from '#libs/providers/gemini/config.ts';
 
 const openAICompatibleSchema = z.object({
   /** `openai-compatible` for any server; a family type (groq, mistral, ollama, …) brings its base URL and models. */
@@ -40,7 +41,7 @@ const azureSchema = z.object({
   connectTimeoutMs: z.preprocess(fromEnvString, z.number().int().positive().optional()),
 });
 
-export const providerSchema = z.preprocess(withFamilyDefaults, z.discriminatedUnion('type', [openAICompatibleSchema, azureSchema, bedrockProviderSchema, mockSchema]));
+export const providerSchema = z.preprocess(withFamilyDefaults, z.discriminatedUnion('type', [openAICompatibleSchema, azureSchema, bedrockProviderSchema, geminiProviderSchema, vertexProviderSchema, mockSchema]));
 export type ProviderConfig = z.infer<typeof providerSchema>;
 
 const partitionsSchema = z.object({

@@ -5,6 +5,7 @@ import { ConfigError } from '#libs/config/load.ts';
 import { expandChain, type Chain, type ChainConfig, type ProviderLike, type RouteRequest } from '#libs/routing/chain.ts';
 import { keyIdOf } from '#libs/routing/key-pool.ts';
 import { BedrockAdapter } from './bedrock/adapter.ts';
+import { GeminiAdapter, VertexAdapter } from './gemini/adapter.ts';
 import { MockAdapter } from './mock/adapter.ts';
 import { OpenAIAdapter } from './openai/adapter.ts';
 import type { ProviderAdapter } from './provider.ts';
@@ -15,6 +16,10 @@ function adapterFor(name: string, provider: ProviderConfig): ProviderAdapter {
       return new MockAdapter(name, provider);
     case 'bedrock':
       return new BedrockAdapter(name, provider);
+    case 'gemini':
+      return new GeminiAdapter(name, provider);
+    case 'vertex':
+      return new VertexAdapter(name, provider);
     default:
       return new OpenAIAdapter(name, provider);
   }

@@ -2,7 +2,7 @@
 // Vertex AI (a Google Cloud project, OAuth bearer tokens from Application Default Credentials
 // or a service-account file).
 import { z } from 'zod';
-import { fromEnvString, keySchema } from '#libs/config/schema.ts';
+import { fromEnvString, keySchema } from '#libs/config/fields.ts';
 
 export const geminiProviderSchema = z.object({
   type: z.literal('gemini'),

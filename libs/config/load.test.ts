@@ -405,7 +405,7 @@ describe('loadConfig: providers from the environment', () => {
   });
 
   it('unsupportedEnvProviders names the keys whose adapters do not exist yet', () => {
-    assert.deepEqual(unsupportedEnvProviders({ ANTHROPIC_API_KEY: 'x', OPENAI_API_KEY: 'y', GEMINI_API_KEY: 'z' }), ['ANTHROPIC_API_KEY', 'GEMINI_API_KEY']);
+    assert.deepEqual(unsupportedEnvProviders({ ANTHROPIC_API_KEY: 'x', OPENAI_API_KEY: 'y', GEMINI_API_KEY: 'z' }), ['ANTHROPIC_API_KEY']);
     assert.deepEqual(unsupportedEnvProviders({}), []);
   });
 });

@@ -1,6 +1,6 @@
 // The HTTP front every service shares: OpenAI-shaped errors for everything that goes wrong
 // (bad JSON, body too large, unknown path, wrong method), health, readiness and metrics.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { GatewayError, errorBody, errorTypeFor } from '#libs/contracts/openai-error.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
 import type { Metrics } from '#libs/telemetry/metrics.ts';
@@ -38,13 +38,8 @@ export function createApp(opts: AppOptions): FastifyInstance {
   });
 
   app.setErrorHandler((err: FastifyError | GatewayError, req, reply) => {
-    if (err instanceof GatewayError) {
-      return reply.status(err.status).headers(err.headers).send(errorBody(err.body));
-    }
-    const status = err.statusCode ?? 500;
-    if (status >= 500) req.log.error({ err }, 'unhandled error');
-    const message = describeFrameworkError(err, opts.bodyLimitBytes);
-    return reply.status(status).send(errorBody({ message, type: errorTypeFor(status), param: null, code: frameworkCode(err) }));
+    const error = asGatewayError(err, req, opts.bodyLimitBytes);
+    return reply.status(error.status).headers(error.headers).send(errorBody(error.body));
   });
 
   app.setNotFoundHandler((req, reply) => {
@@ -69,6 +64,17 @@ export function createApp(opts: AppOptions): FastifyInstance {
     return reply.header('content-type', opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics());
   });
   return app;
+}
+
+/**
+ * Any error a route or the framework raised, as the GatewayError a client is answered with (a
+ * surface with its own error shape renders it in that shape). Unexpected failures are logged.
+ */
+export function asGatewayError(err: FastifyError | GatewayError, req: FastifyRequest, bodyLimitBytes: number): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const status = err.statusCode ?? 500;
+  if (status >= 500) req.log.error({ err }, 'unhandled error');
+  return new GatewayError(status, describeFrameworkError(err, bodyLimitBytes), { code: frameworkCode(err), type: errorTypeFor(status) });
 }
 
 function matchesRoute(pattern: string, path: string): boolean {

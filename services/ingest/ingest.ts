@@ -3,7 +3,8 @@
 // its instance channel, subscribed once at start-up; the request is registered before it is
 // produced, so no event can go unheard. A request started elsewhere (an Idempotency-Key retry)
 // is followed on its own channel.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { asGatewayError } from '#libs/http/app.ts';
 import { chatRequestSchema } from '#libs/contracts/chat.ts';
 import { embeddingsRequestSchema } from '#libs/contracts/embeddings.ts';
 import { envelopeVersion, type LiveEvent, type ReplyMode, type RequestEnvelope } from '#libs/contracts/envelope.ts';
@@ -13,7 +14,11 @@ import { BusUnavailableError } from '#libs/bus/bus.ts';
 import { StoreUnavailableError } from '#libs/store/store.ts';
 import { instanceId, type Runtime } from '#libs/runtime/runtime.ts';
 import { parseOrThrow } from './validate.ts';
-import { SyncWaiter, StreamWaiter, answerBody, answerHeaders, type Waiter } from './relay.ts';
+import { SyncWaiter, StreamWaiter, answerHeaders, type Waiter } from './relay.ts';
+import { openAIDialect, type Dialect } from './dialect.ts';
+import { anthropicDialect } from './anthropic/dialect.ts';
+import { anthropicError } from './anthropic/errors.ts';
+import { anthropicToChat } from './anthropic/request.ts';
 import { bindOrFind, idempotencyKeyOf, type IdempotencyClaim } from './idempotency.ts';
 
 export interface IngestService {
@@ -156,13 +161,13 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
    * (producing it, for a new request), then, when attaching to a request already under way,
    * catches up from the stored result or the replay stream before taking live events.
    */
-  async function relay(requestId: string, mode: ReplyMode, deadline: number, reply: FastifyReply, listen: Listen, start: () => Promise<void>, catchUp: boolean): Promise<unknown> {
+  async function relay(requestId: string, mode: ReplyMode, deadline: number, reply: FastifyReply, dialect: Dialect, listen: Listen, start: () => Promise<void>, catchUp: boolean): Promise<unknown> {
     let release = (): void => undefined;
     const waiter: Waiter & { done?: Promise<unknown> } =
       mode === 'stream'
-        ? new StreamWaiter(reply.raw, requestId, (status) => {
+        ? new StreamWaiter(reply.raw, requestId, dialect, (status) => {
             release();
-            metrics.httpRequests.inc({ route: '/v1/chat/completions', status: String(status) });
+            metrics.httpRequests.inc({ route: reply.request.routeOptions.url ?? 'unmatched', status: String(status) });
           })
         : new SyncWaiter();
     let buffered: LiveEvent[] | undefined = catchUp ? [] : undefined;
@@ -221,7 +226,8 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     if (outcome === 'deadline') {
       throw new GatewayError(504, 'The request did not complete before its deadline.', { code: 'deadline_exceeded', headers: { 'x-request-id': requestId } });
     }
-    return reply.status(outcome.httpStatus).headers(answerHeaders(requestId, outcome)).send(answerBody(outcome));
+    const answer = dialect.answer(outcome);
+    return reply.status(answer.status).headers(answerHeaders(requestId, outcome)).send(answer.body);
   }
 
   /** The route a request names, checked before anything is accepted: model and fallbacks must resolve. */
@@ -242,7 +248,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
    * Accepts one request of any operation: resolves its route, honours Idempotency-Key, produces
    * it, and answers 202 (async) or relays its answer (sync or stream).
    */
-  async function submit(req: FastifyRequest, reply: FastifyReply, request: Pick<RequestEnvelope, 'operation' | 'body'>, stream: boolean): Promise<unknown> {
+  async function submit(req: FastifyRequest, reply: FastifyReply, request: Pick<RequestEnvelope, 'operation' | 'body'>, stream: boolean, dialect: Dialect = openAIDialect): Promise<unknown> {
     const body = request.body;
     const route = routeOf(req, body);
     const now = Date.now();
@@ -257,7 +263,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       if (existing) {
         log.info({ requestId: existing }, 'Idempotency-Key names an accepted request; answering from it');
         if (async) return acceptedReply(reply, existing, body.model, now);
-        return relay(existing, mode, deadline, reply, followRemote(existing), async () => undefined, true);
+        return relay(existing, mode, deadline, reply, dialect, followRemote(existing), async () => undefined, true);
       }
     }
     const envelope = {
@@ -277,7 +283,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       await produce(envelope, idempotency);
       return acceptedReply(reply, requestId, body.model, now);
     }
-    return relay(requestId, mode, deadline, reply, listenLocally(requestId), () => produce(envelope, idempotency), false);
+    return relay(requestId, mode, deadline, reply, dialect, listenLocally(requestId), () => produce(envelope, idempotency), false);
   }
 
   async function chatCompletions(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -285,6 +291,12 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     // An async request's answer is a whole completion, fetched later: it is not streamed.
     if (wantsAsync(req)) delete body.stream;
     return submit(req, reply, { operation: 'chat', body }, body.stream === true);
+  }
+
+  /** Anthropic's Messages API, served by whichever provider the route picks. */
+  async function anthropicMessages(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const body = anthropicToChat(req.body);
+    return submit(req, reply, { operation: 'chat', body }, body.stream === true, anthropicDialect(body.model));
   }
 
   async function embeddings(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -298,6 +310,15 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     register(app) {
       app.post('/v1/chat/completions', chatCompletions);
       app.post('/v1/embeddings', embeddings);
+      // The Anthropic surface answers every error, the framework's included, in Anthropic's shape.
+      void app.register(async (anthropic) => {
+        anthropic.setErrorHandler((err: FastifyError | GatewayError, req, reply) => {
+          const error = asGatewayError(err, req, config.server.bodyLimitBytes);
+          return reply.status(error.status).headers(error.headers).send(anthropicError(error.status, error.body));
+        });
+        anthropic.post('/anthropic/v1/messages', anthropicMessages);
+        anthropic.post('/v1/messages', anthropicMessages);
+      });
       const models = () => registry.listModels().map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.owned_by }));
       app.get('/v1/models', async () => ({ object: 'list', data: models() }));
       app.get<{ Params: { '*': string } }>('/v1/models/*', async (req) => {

@@ -1,9 +1,11 @@
 // Delivers a request's live events to the HTTP client that waits for them: one JSON answer for a
-// synchronous request, OpenAI-framed SSE for a stream. A failure after the first token ends the
-// stream with an explicit error event, never a clean-looking [DONE].
+// synchronous request, SSE for a stream, in the shapes of the client's API surface (its dialect).
+// A failure after the first token ends the stream with an explicit error event, never a
+// clean-looking end.
 import type { ServerResponse } from 'node:http';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
-import { errorBody } from '#libs/contracts/openai-error.ts';
+import type { OpenAIError } from '#libs/contracts/openai-error.ts';
+import { failureOf, type Dialect, type StreamWriter } from './dialect.ts';
 
 export interface Waiter {
   onEvent(event: LiveEvent): void;
@@ -16,11 +18,6 @@ export function answerHeaders(requestId: string, result: ResultEnvelope): Record
   if (result.provider) headers['x-spillway-provider'] = result.provider;
   if (result.model) headers['x-spillway-model'] = result.model;
   return { ...headers, ...(result.errorHeaders ?? {}) };
-}
-
-export function answerBody(result: ResultEnvelope): unknown {
-  if (result.status === 'succeeded') return result.response;
-  return errorBody(result.error ?? { message: 'The request failed.', type: 'server_error', param: null, code: null });
 }
 
 /** Waits for the terminal event of a synchronous request. */
@@ -41,17 +38,23 @@ export class SyncWaiter implements Waiter {
   }
 }
 
-/** Writes a stream's events to the raw response as OpenAI's SSE. */
+const deadlineError: OpenAIError = { message: 'The request did not complete before its deadline.', type: 'timeout_error', param: null, code: 'deadline_exceeded' };
+
+/** Writes a stream's events to the raw response as the dialect frames them. */
 export class StreamWaiter implements Waiter {
   private readonly res: ServerResponse;
   private readonly requestId: string;
+  private readonly dialect: Dialect;
+  private readonly writer: StreamWriter;
   private readonly onEnd: (status: number) => void;
   private lastSeq = 0;
   private ended = false;
 
-  constructor(res: ServerResponse, requestId: string, onEnd: (status: number) => void) {
+  constructor(res: ServerResponse, requestId: string, dialect: Dialect, onEnd: (status: number) => void) {
     this.res = res;
     this.requestId = requestId;
+    this.dialect = dialect;
+    this.writer = dialect.stream();
     this.onEnd = onEnd;
   }
 
@@ -72,26 +75,27 @@ export class StreamWaiter implements Waiter {
     if (event.type === 'delta') {
       if (event.seq <= this.lastSeq) return;
       this.lastSeq = event.seq;
+      const frame = this.writer.chunk(event.data);
+      if (frame === '') return;
       this.start();
-      this.res.write(`data: ${JSON.stringify(event.data)}\n\n`);
+      this.res.write(frame);
       return;
     }
     const result = event.data;
     if (result.status === 'succeeded') {
       this.start(result);
-      this.finish('data: [DONE]\n\n', 200);
+      this.finish(this.writer.done(result), 200);
     } else if (!this.res.headersSent) {
-      this.fail(result.httpStatus, answerHeaders(this.requestId, result), answerBody(result));
+      this.fail(result.httpStatus, answerHeaders(this.requestId, result), this.dialect.error(result.httpStatus, failureOf(result)));
     } else {
-      this.finish(`data: ${JSON.stringify(answerBody(result))}\n\n`, result.httpStatus);
+      this.finish(this.writer.error(result.httpStatus, failureOf(result)), result.httpStatus);
     }
   }
 
   onDeadline(): void {
     if (this.ended) return;
-    const body = errorBody({ message: 'The request did not complete before its deadline.', type: 'timeout_error', param: null, code: 'deadline_exceeded' });
-    if (!this.res.headersSent) this.fail(504, { 'x-request-id': this.requestId }, body);
-    else this.finish(`data: ${JSON.stringify(body)}\n\n`, 504);
+    if (!this.res.headersSent) this.fail(504, { 'x-request-id': this.requestId }, this.dialect.error(504, deadlineError));
+    else this.finish(this.writer.error(504, deadlineError), 504);
   }
 
   private fail(status: number, headers: Record<string, string>, body: unknown): void {

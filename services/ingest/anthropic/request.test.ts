@@ -349,6 +349,10 @@ describe('anthropicToChat: validation errors name the field and the expectation'
     assert.equal(rejection({ ...base, messages: [{ role: 'user' }] }).message, "Missing required parameter: 'messages[0].content'.");
   });
 
+  it('a user turn with no blocks', () => {
+    assert.equal(rejection({ ...base, messages: [{ role: 'user', content: [] }] }).message, "Invalid value for 'messages[0].content': expected at least 1 item.");
+  });
+
   it('content that is neither a string nor blocks', () => {
     const err = rejection({ ...base, messages: [{ role: 'user', content: 42 }] });
     assert.equal(err.message, "Invalid value for 'messages[0].content': expected a string or an array.");

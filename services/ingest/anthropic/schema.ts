@@ -39,7 +39,7 @@ const userBlockSchema = z.discriminatedUnion('type', [textBlockSchema, imageBloc
 const assistantBlockSchema = z.discriminatedUnion('type', [textBlockSchema, toolUseBlockSchema, thinkingBlockSchema, redactedThinkingBlockSchema]);
 
 const messageParamSchema = z.discriminatedUnion('role', [
-  z.object({ role: z.literal('user'), content: z.union([z.string(), z.array(userBlockSchema)]) }),
+  z.object({ role: z.literal('user'), content: z.union([z.string(), z.array(userBlockSchema).min(1)]) }),
   z.object({ role: z.literal('assistant'), content: z.union([z.string(), z.array(assistantBlockSchema)]) }),
 ]);
 

@@ -1,7 +1,6 @@
 // spillway <command>: start (all-in-one), ingest, worker, results, topics, config.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '#libs/config/load.ts';
-import { unsupportedEnvProviders } from '#libs/config/env-providers.ts';
 import type { Config } from '#libs/config/schema.ts';
 import { createLogger } from '#libs/telemetry/logger.ts';
 import { closeRuntime, createRuntime } from '#libs/runtime/runtime.ts';
@@ -116,7 +115,6 @@ function banner(name: string, embedded: boolean, mockOnly: boolean, config: Conf
   if (embedded) lines.push('EMBEDDED MODE: in-memory bus and store. Nothing is durable; a restart loses every request in flight. Set KAFKA_BROKERS and REDIS_URL for production.');
   else lines.push(`Kafka: ${config.kafka.brokers.join(',')}  Redis: ${redactUrl(config.redis.url ?? '')}  prefix: ${config.prefix}`);
   if (mockOnly) lines.push('No provider keys found: the built-in mock provider answers every model. Set OPENAI_API_KEY (or a config file) to reach a real provider.');
-  for (const key of unsupportedEnvProviders(process.env)) lines.push(`${key} is set, but that provider's adapter is not available in this version; it is ignored.`);
   for (const line of lines) logger.warn(line);
   if (process.stderr.isTTY) process.stderr.write(`\n${lines.map((l) => `  ${l}`).join('\n')}\n\n`);
 }

@@ -17,6 +17,17 @@ export function providersFromEnv(env: NodeJS.ProcessEnv): Record<string, Provide
       headers: {},
     };
   }
+  if (env.ANTHROPIC_API_KEY) {
+    providers.anthropic = {
+      type: 'anthropic',
+      baseUrl: env.ANTHROPIC_BASE_URL || 'https://api.anthropic.com',
+      keys: [{ id: 'anthropic-env', key: env.ANTHROPIC_API_KEY, weight: 1 }],
+      models: ['claude-*'],
+      headers: {},
+      version: '2023-06-01',
+      maxTokens: 4096,
+    };
+  }
   if (env.GEMINI_API_KEY) {
     providers.gemini = {
       type: 'gemini',
@@ -39,9 +50,4 @@ export function providersFromEnv(env: NodeJS.ProcessEnv): Record<string, Provide
     };
   }
   return providers;
-}
-
-/** Providers whose adapters are not built yet: named so start-up can say so instead of ignoring them. */
-export function unsupportedEnvProviders(env: NodeJS.ProcessEnv): string[] {
-  return ['ANTHROPIC_API_KEY'].filter((name) => Boolean(env[name]));
 }

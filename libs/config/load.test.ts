@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './load.ts';
-import { providersFromEnv, unsupportedEnvProviders } from './env-providers.ts';
+import { providersFromEnv } from './env-providers.ts';
 import { configSchema } from './schema.ts';
 
 let dir: string;
@@ -404,8 +404,13 @@ describe('loadConfig: providers from the environment', () => {
     assert.deepEqual(Object.keys(parsed.data.providers), ['openai', 'groq', 'mistral', 'deepseek', 'xai']);
   });
 
-  it('unsupportedEnvProviders names the keys whose adapters do not exist yet', () => {
-    assert.deepEqual(unsupportedEnvProviders({ ANTHROPIC_API_KEY: 'x', OPENAI_API_KEY: 'y', GEMINI_API_KEY: 'z' }), ['ANTHROPIC_API_KEY']);
-    assert.deepEqual(unsupportedEnvProviders({}), []);
+  it('ANTHROPIC_API_KEY and GEMINI_API_KEY enable their providers', () => {
+    const config = loadConfig({ env: { ANTHROPIC_API_KEY: 'sk-ant', GEMINI_API_KEY: 'g-key' } });
+    const anthropic = config.providers.anthropic;
+    const gemini = config.providers.gemini;
+    assert.ok(anthropic.type === 'anthropic' && gemini.type === 'gemini');
+    assert.equal(anthropic.keys[0].key, 'sk-ant');
+    assert.deepEqual(anthropic.models, ['claude-*']);
+    assert.equal(gemini.keys[0].key, 'g-key');
   });
 });

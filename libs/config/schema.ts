@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { fromEnvString, keySchema } from './fields.ts';
 import { modelsSchema, routingSchema } from '#libs/routing/policy-schema.ts';
 import { familyTypes, withFamilyDefaults } from '#libs/providers/openai/family.ts';
+import { anthropicProviderSchema } from '#libs/providers/anthropic/config.ts';
 import { bedrockProviderSchema } from '#libs/providers/bedrock/config.ts';
 import { geminiProviderSchema, vertexProviderSchema } from '#libs/providers/gemini/config.ts';
 
@@ -41,7 +42,7 @@ const azureSchema = z.object({
   connectTimeoutMs: z.preprocess(fromEnvString, z.number().int().positive().optional()),
 });
 
-export const providerSchema = z.preprocess(withFamilyDefaults, z.discriminatedUnion('type', [openAICompatibleSchema, azureSchema, bedrockProviderSchema, geminiProviderSchema, vertexProviderSchema, mockSchema]));
+export const providerSchema = z.preprocess(withFamilyDefaults, z.discriminatedUnion('type', [openAICompatibleSchema, azureSchema, anthropicProviderSchema, bedrockProviderSchema, geminiProviderSchema, vertexProviderSchema, mockSchema]));
 export type ProviderConfig = z.infer<typeof providerSchema>;
 
 const partitionsSchema = z.object({

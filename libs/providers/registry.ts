@@ -4,6 +4,7 @@ import type { Config, ProviderConfig } from '#libs/config/schema.ts';
 import { ConfigError } from '#libs/config/load.ts';
 import { expandChain, type Chain, type ChainConfig, type ProviderLike, type RouteRequest } from '#libs/routing/chain.ts';
 import { keyIdOf } from '#libs/routing/key-pool.ts';
+import { AnthropicAdapter } from './anthropic/adapter.ts';
 import { BedrockAdapter } from './bedrock/adapter.ts';
 import { GeminiAdapter, VertexAdapter } from './gemini/adapter.ts';
 import { MockAdapter } from './mock/adapter.ts';
@@ -14,6 +15,8 @@ function adapterFor(name: string, provider: ProviderConfig): ProviderAdapter {
   switch (provider.type) {
     case 'mock':
       return new MockAdapter(name, provider);
+    case 'anthropic':
+      return new AnthropicAdapter(name, provider);
     case 'bedrock':
       return new BedrockAdapter(name, provider);
     case 'gemini':

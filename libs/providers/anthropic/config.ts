@@ -1,7 +1,7 @@
 // The `type: anthropic` provider entry of spillway.yaml: where the Messages API lives, its keys,
 // the API version header, and the max_tokens Anthropic requires when a request gives none.
 import { z } from 'zod';
-import { fromEnvString, keySchema } from '#libs/config/schema.ts';
+import { fromEnvString, keySchema } from '#libs/config/fields.ts';
 
 export const anthropicProviderSchema = z.object({
   type: z.literal('anthropic'),

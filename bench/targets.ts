@@ -64,6 +64,11 @@ export function spillwayConfigYaml(opts: { upstreamUrl: string; workerConcurrenc
   ].join('\n');
 }
 
+/** A fresh prefix: its topics start empty and no earlier run's consumer group lingers. */
+export function benchPrefix(): string {
+  return `bench${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+}
+
 export async function startSpillway(opts: {
   bin: string;
   upstream: Upstream;
@@ -71,16 +76,21 @@ export async function startSpillway(opts: {
   workerConcurrency: number;
   logDir: string;
   label: string;
+  /** `start` (all-in-one, the default), or one role of a split deployment. */
+  command?: 'start' | 'ingest' | 'worker';
+  /** Shared by the processes of one split deployment; fresh by default. */
+  prefix?: string;
 }): Promise<Target> {
-  const configFile = path.join(opts.logDir, `spillway-${opts.label}.yaml`);
+  const command = opts.command ?? 'start';
+  const label = command === 'start' ? opts.label : `${opts.label}-${command}`;
+  const configFile = path.join(opts.logDir, `spillway-${label}.yaml`);
   await writeFile(configFile, spillwayConfigYaml({ upstreamUrl: opts.upstream.url, workerConcurrency: opts.workerConcurrency }));
   const port = await freePort();
-  // A fresh prefix per process: its topics start empty and no earlier run's consumer group lingers.
-  const prefix = `bench${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const prefix = opts.prefix ?? benchPrefix();
   const { child } = await startChild({
-    name: `spillway-${opts.label}`,
+    name: `spillway-${label}`,
     command: opts.bin,
-    args: ['start'],
+    args: [command, '--port', String(port)],
     env: {
       PORT: String(port),
       KAFKA_BROKERS: opts.services.kafkaBrokers,
@@ -89,7 +99,7 @@ export async function startSpillway(opts: {
       SPILLWAY_CONFIG: configFile,
       SPILLWAY_PREFIX: prefix,
     },
-    logFile: path.join(opts.logDir, `spillway-${opts.label}.log`),
+    logFile: path.join(opts.logDir, `spillway-${label}.log`),
   });
   const origin = `http://127.0.0.1:${port}`;
   try {
@@ -98,7 +108,7 @@ export async function startSpillway(opts: {
     await child.stop();
     throw err;
   }
-  return { name: 'spillway', child, origin };
+  return { name: command === 'start' ? 'spillway' : `spillway ${command}`, child, origin };
 }
 
 /** Sends one request and waits for its answer: a gateway may say ready before its consumer group owns partitions. */

@@ -2,13 +2,10 @@
 // fake are testing against what Anthropic really sends.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import Anthropic, { APIConnectionError, APIError, AuthenticationError, BadRequestError, OverloadedError, RateLimitError } from '@anthropic-ai/sdk';
 import { request } from 'undici';
 import { startFakeAnthropic, type FakeAnthropic } from './anthropic-upstream.ts';
+import { withStandalone } from './standalone-child.ts';
 
 const user = (content: string): Anthropic.MessageParam => ({ role: 'user', content });
 
@@ -325,21 +322,12 @@ describe('fake Anthropic upstream', () => {
 
 describe('fake Anthropic upstream, standalone', () => {
   it('prints its URL, serves, and exits on SIGTERM', async () => {
-    const script = fileURLToPath(new URL('./anthropic-upstream.ts', import.meta.url));
-    const child = spawn(process.execPath, [script, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = once(child, 'exit');
-    try {
-      const lines = createInterface({ input: child.stdout });
-      const [line] = (await once(lines, 'line')) as [string];
-      const match = /^FAKE_ANTHROPIC_URL=(http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
-      assert.ok(match);
-      const client = new Anthropic({ baseURL: match[1], apiKey: 'sk-ant-test', maxRetries: 0 });
+    const code = await withStandalone(new URL('./anthropic-upstream.ts', import.meta.url), 'FAKE_ANTHROPIC_URL', async (url) => {
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      const client = new Anthropic({ baseURL: url, apiKey: 'sk-ant-test', maxRetries: 0 });
       const res = await client.messages.create({ model: 'm', max_tokens: 5, messages: [user('ping')] });
       assert.deepEqual(res.content, [{ type: 'text', text: 'Echo: ping' }]);
-    } finally {
-      child.kill('SIGTERM');
-    }
-    const [code] = (await exited) as [number | null];
+    });
     assert.equal(code, 0);
   });
 });

@@ -1,12 +1,12 @@
 // A local stand-in for api.anthropic.com: the Messages API's exact wire format (JSON and SSE, tool
 // use, thinking, cache usage), its headers, validation and error bodies, plus scripted faults so
 // gateway tests can pin failure behaviour.
+// The shared scaffolding (fault queue, recording, timers, standalone mode) is in fake-server.ts.
 // Standalone: `scripts/node.sh test/fakes/anthropic-upstream.ts --port 0`.
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
+import { FakeServer, listenLocal, parseJsonBody, runStandalone } from './fake-server.ts';
+import type { FakeServerOptions, FakeUpstream } from './fake-server.ts';
 import { splitTokens } from './openai-upstream.ts';
 
 export type Fault =
@@ -78,34 +78,19 @@ export interface RecordedRequest {
   fault: Fault | undefined;
 }
 
-export interface FakeAnthropicOptions {
-  /** Delay before the first response byte. With 0 the answer is written synchronously. */
-  latencyMs?: number;
-  /** Delay between stream events. With 0 the whole stream is written in one go. */
-  tokenIntervalMs?: number;
+export interface FakeAnthropicOptions extends FakeServerOptions {
   /** Accepted API keys; default accepts any non-empty key. */
   validKeys?: readonly string[];
   reply?: ReplyFn;
-  port?: number;
   /** Listed by GET /v1/models. Messages accept any model regardless. */
   models?: readonly string[];
-  /** Keep every request in `requests` (default true). Standalone mode turns it off. */
-  recordRequests?: boolean;
 }
 
-export interface FakeAnthropic {
+/** Faults are consumed one per authorised, valid POST /v1/messages. */
+export interface FakeAnthropic extends FakeUpstream<Fault, RecordedRequest> {
   /** Base URL without /v1, as the Anthropic SDK takes it. */
   url: string;
-  requests: RecordedRequest[];
-  /** Consumed one per authorised, valid POST /v1/messages, FIFO. */
-  enqueue(...faults: Fault[]): void;
-  /** Applied when the queue is empty. */
-  setDefault(fault: Fault | undefined): void;
   reply: ReplyFn | undefined;
-  nextRequest(): Promise<RecordedRequest>;
-  /** Resolves once n requests have arrived. */
-  waitForRequests(n: number): Promise<void>;
-  close(): Promise<void>;
 }
 
 const ORGANIZATION_ID = '3f2b8c1e-7d4a-4e29-9b6f-0c5a1d8e2f47';
@@ -414,85 +399,23 @@ function isStreamFault(fault: Fault | undefined): fault is StreamFault {
   return fault !== undefined && (fault.kind === 'stall' || fault.kind === 'disconnect' || fault.kind === 'in-band-error');
 }
 
-class Fake implements FakeAnthropic {
-  url = '';
-  requests: RecordedRequest[] = [];
+class Fake extends FakeServer<Fault, RecordedRequest> implements FakeAnthropic {
   reply: ReplyFn | undefined;
 
-  readonly server: Server;
-  private readonly queue: Fault[] = [];
-  private defaultFault: Fault | undefined;
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly arrivalWaiters: ((r: RecordedRequest) => void)[] = [];
-  private readonly countWaiters: { n: number; resolve: () => void }[] = [];
-  private readonly latencyMs: number;
-  private readonly tokenIntervalMs: number;
   private readonly validKeys: ReadonlySet<string> | undefined;
   private readonly models: readonly string[];
-  private readonly recordRequests: boolean;
-  private received = 0;
-  private closing: Promise<void> | undefined;
 
   constructor(opts: FakeAnthropicOptions) {
-    this.latencyMs = opts.latencyMs ?? 0;
-    this.tokenIntervalMs = opts.tokenIntervalMs ?? 0;
+    super(opts);
     this.validKeys = opts.validKeys === undefined ? undefined : new Set(opts.validKeys);
     this.reply = opts.reply;
     this.models = opts.models ?? ['claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-1'];
-    this.recordRequests = opts.recordRequests ?? true;
-    this.server = createServer({ keepAlive: true }, (req, res) => this.onRequest(req, res));
-    this.server.keepAliveTimeout = 65_000;
-  }
-
-  enqueue(...faults: Fault[]): void {
-    this.queue.push(...faults);
-  }
-
-  setDefault(fault: Fault | undefined): void {
-    this.defaultFault = fault;
-  }
-
-  nextRequest(): Promise<RecordedRequest> {
-    return new Promise((resolve) => this.arrivalWaiters.push(resolve));
-  }
-
-  waitForRequests(n: number): Promise<void> {
-    if (this.received >= n) return Promise.resolve();
-    return new Promise((resolve) => this.countWaiters.push({ n, resolve }));
-  }
-
-  /** Idempotent, so an after() hook may close a fake a test already closed. */
-  close(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    this.closing ??= new Promise((resolve, reject) => {
-      this.server.close((err) => (err ? reject(err) : resolve()));
-      this.server.closeAllConnections();
-    });
-    return this.closing;
   }
 
   // -------------------------------------------------------------- request intake
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const receivedAt = Date.now();
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body: unknown;
-      let badJson = false;
-      if (chunks.length > 0) {
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          badJson = true;
-        }
-      }
-      this.dispatch(req, res, receivedAt, body, badJson);
-    });
-  }
-
-  private dispatch(req: IncomingMessage, res: ServerResponse, receivedAt: number, body: unknown, badJson: boolean): void {
+  protected handle(req: IncomingMessage, res: ServerResponse, rawBody: Buffer, receivedAt: number): void {
+    const { body, badJson } = parseJsonBody(rawBody);
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -514,7 +437,7 @@ class Fake implements FakeAnthropic {
       const reason = invalidReason(body);
       if (reason !== undefined) rejection = { status: 400, body: errorBody('invalid_request_error', reason) };
     }
-    if (rejection === undefined && route === 'messages') record.fault = this.queue.shift() ?? this.defaultFault;
+    if (rejection === undefined && route === 'messages') record.fault = this.takeFault();
     this.record(record);
 
     const start = Date.now();
@@ -524,19 +447,6 @@ class Fake implements FakeAnthropic {
     }
     if (route === 'models') return this.later(res, this.latencyMs, () => this.sendModels(res, start));
     this.answer(req, res, record.fault, body as MessagesBody, start);
-  }
-
-  private record(r: RecordedRequest): void {
-    this.received++;
-    if (this.recordRequests) this.requests.push(r);
-    for (const w of this.arrivalWaiters.splice(0)) w(r);
-    for (let i = this.countWaiters.length - 1; i >= 0; i--) {
-      const w = this.countWaiters[i];
-      if (this.received >= w.n) {
-        this.countWaiters.splice(i, 1);
-        w.resolve();
-      }
-    }
   }
 
   // -------------------------------------------------------------- faults and timing
@@ -555,25 +465,6 @@ class Fake implements FakeAnthropic {
       default:
         return this.later(res, delay, () => this.messages(res, fault, body, start));
     }
-  }
-
-  /** Runs fn now when ms is 0; otherwise on a timer that close() and a client hang-up clear. */
-  private later(res: ServerResponse, ms: number, fn: () => void): void {
-    if (ms <= 0) {
-      fn();
-      return;
-    }
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      res.off('close', cancel);
-      fn();
-    }, ms);
-    const cancel = (): void => {
-      clearTimeout(t);
-      this.timers.delete(t);
-    };
-    this.timers.add(t);
-    res.once('close', cancel);
   }
 
   // -------------------------------------------------------------- responses
@@ -656,17 +547,7 @@ class Fake implements FakeAnthropic {
     }
 
     res.writeHead(200, this.headers(start, false));
-    if (this.tokenIntervalMs <= 0) {
-      finish(all.slice(0, stopAt).join(''));
-      return;
-    }
-    let i = 0;
-    const step = (): void => {
-      if (i >= stopAt) return finish('');
-      res.write(all[i++]);
-      this.later(res, this.tokenIntervalMs, step);
-    };
-    step();
+    this.writePaced(res, all, stopAt, (rest) => finish(rest.join('')));
   }
 
   /** Stream-shaped faults on a plain request: stall = never answer; disconnect = half a body; in-band-error = its type's status. */
@@ -685,38 +566,8 @@ class Fake implements FakeAnthropic {
 
 export async function startFakeAnthropic(opts: FakeAnthropicOptions = {}): Promise<FakeAnthropic> {
   const fake = new Fake(opts);
-  await new Promise<void>((resolve, reject) => {
-    fake.server.once('error', reject);
-    fake.server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      fake.server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = fake.server.address() as AddressInfo;
-  fake.url = `http://127.0.0.1:${port}`;
+  fake.url = await listenLocal(fake.server, opts.port);
   return fake;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', default: '0' },
-      'latency-ms': { type: 'string', default: '0' },
-      'token-interval-ms': { type: 'string', default: '0' },
-    },
-  });
-  const fake = await startFakeAnthropic({
-    port: Number(values.port),
-    latencyMs: Number(values['latency-ms']),
-    tokenIntervalMs: Number(values['token-interval-ms']),
-    recordRequests: false,
-  });
-  process.stdout.write(`FAKE_ANTHROPIC_URL=${fake.url}\n`);
-  const stop = (): void => {
-    fake.close().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-}
-
-if (import.meta.main) await main();
+if (import.meta.main) await runStandalone('FAKE_ANTHROPIC_URL', (opts) => startFakeAnthropic(opts));

@@ -3,10 +3,6 @@
 // decoded with @smithy/eventstream-codec (the fake encodes them by hand).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -14,6 +10,7 @@ import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { request } from 'undici';
 import { expectedSignature, parseSigV4Authorization, startFakeBedrock } from './bedrock-upstream.ts';
 import type { AwsTestCredentials, FakeBedrock } from './bedrock-upstream.ts';
+import { withStandalone } from './standalone-child.ts';
 
 const creds: AwsTestCredentials = { accessKeyId: 'AKIDFAKEBEDROCK01', secretAccessKey: 'fake/secret+key/for-tests-only-0123456789' };
 const tempCreds: AwsTestCredentials = { accessKeyId: 'ASIAFAKEBEDROCK02', secretAccessKey: 'another-fake-secret', sessionToken: 'FwoGZXIvYXdzEFAKE//token' };
@@ -283,20 +280,12 @@ void describe('fake Bedrock upstream', () => {
   });
 
   void it('prints its URL, serves, and exits on SIGTERM', async () => {
-    const script = fileURLToPath(new URL('./bedrock-upstream.ts', import.meta.url));
-    const child = spawn(process.execPath, [script, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      const lines = createInterface({ input: child.stdout });
-      const [line] = (await once(lines, 'line')) as [string];
-      const match = /^FAKE_BEDROCK_URL=(http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
-      assert.ok(match, line);
-      const res = await request(`${match[1]}${converse}`, { method: 'POST', headers: { authorization: 'Bearer k', 'content-type': 'application/json' }, body: JSON.stringify(hello) });
+    const code = await withStandalone(new URL('./bedrock-upstream.ts', import.meta.url), 'FAKE_BEDROCK_URL', async (url) => {
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      const res = await request(`${url}${converse}`, { method: 'POST', headers: { authorization: 'Bearer k', 'content-type': 'application/json' }, body: JSON.stringify(hello) });
       assert.equal(res.statusCode, 200);
       await res.body.text();
-    } finally {
-      child.kill('SIGTERM');
-    }
-    const [code] = (await once(child, 'exit')) as [number | null];
+    });
     assert.equal(code, 0);
   });
 });

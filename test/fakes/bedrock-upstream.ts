@@ -2,13 +2,13 @@
 // APIs on Bedrock's wire (JSON, and the binary application/vnd.amazon.eventstream framing, encoded
 // here by hand so a client's decoder is checked against the spec, not against itself), SigV4 or
 // API-key authentication, Bedrock's error headers and bodies, and scripted faults.
+// The shared scaffolding (fault queue, recording, timers, standalone mode) is in fake-server.ts.
 // Standalone for the benchmark: `scripts/node.sh test/fakes/bedrock-upstream.ts --port 0`.
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { parseArgs } from 'node:util';
+import { FakeServer, listenLocal, parseJsonBody, runStandalone } from './fake-server.ts';
+import type { FakeServerOptions, FakeUpstream } from './fake-server.ts';
 
 /** Exceptions ConverseStream can send inside a 200 stream, by their event-stream names. */
 export type StreamException =
@@ -83,41 +83,27 @@ export interface AwsTestCredentials {
   sessionToken?: string;
 }
 
-export interface FakeBedrockOptions {
+export interface FakeBedrockOptions extends FakeServerOptions {
   /** The region signatures must be scoped to; default us-east-1. */
   region?: string;
   /** When given, SigV4 signatures are recomputed with these and must match; otherwise any well-formed signature passes. */
   credentials?: readonly AwsTestCredentials[];
   /** Accepted Bedrock API keys (Bearer); default accepts any non-empty key. */
   validKeys?: readonly string[];
-  /** Delay before the first response byte. */
-  latencyMs?: number;
-  /** Delay between stream frames. With 0 the whole stream is written in one go. */
-  tokenIntervalMs?: number;
   reply?: ReplyFn;
-  port?: number;
-  /** Keep every request in `requests` (default true). */
-  recordRequests?: boolean;
 }
 
-export interface FakeBedrock {
+/** Faults are consumed one per authenticated, valid converse / converse-stream request. */
+export interface FakeBedrock extends FakeUpstream<Fault, RecordedRequest> {
   /** Endpoint to use as the adapter's baseUrl: http://127.0.0.1:<port>. */
   url: string;
   region: string;
-  requests: RecordedRequest[];
-  /** Consumed one per authenticated converse / converse-stream request, FIFO. */
-  enqueue(...faults: Fault[]): void;
-  /** Applied when the queue is empty. */
-  setDefault(fault: Fault | undefined): void;
   reply: ReplyFn | undefined;
   /**
    * When set, a stream body is written in pieces of these sizes (cycling), one write per piece with
    * an event-loop turn between, so frames reach the client split at awkward byte offsets.
    */
   writeSizes: number[] | undefined;
-  nextRequest(): Promise<RecordedRequest>;
-  waitForRequests(n: number): Promise<void>;
-  close(): Promise<void>;
 }
 
 const ERROR_NAMESPACE = ':http://internal.amazon.com/coral/com.amazon.bedrock/';
@@ -329,74 +315,25 @@ function validateBody(body: unknown): string | undefined {
 
 // ---------------------------------------------------------------- server
 
-class Fake implements FakeBedrock {
-  url = '';
+class Fake extends FakeServer<Fault, RecordedRequest> implements FakeBedrock {
   readonly region: string;
-  requests: RecordedRequest[] = [];
   reply: ReplyFn | undefined;
   writeSizes: number[] | undefined;
 
-  readonly server: Server;
-  private readonly queue: Fault[] = [];
-  private defaultFault: Fault | undefined;
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly arrivalWaiters: ((r: RecordedRequest) => void)[] = [];
-  private readonly countWaiters: { n: number; resolve: () => void }[] = [];
   private readonly credentials: ReadonlyMap<string, AwsTestCredentials> | undefined;
   private readonly validKeys: ReadonlySet<string> | undefined;
-  private readonly latencyMs: number;
-  private readonly tokenIntervalMs: number;
-  private readonly recordRequests: boolean;
-  private received = 0;
 
   constructor(opts: FakeBedrockOptions) {
+    super(opts);
     this.region = opts.region ?? 'us-east-1';
     this.credentials = opts.credentials === undefined ? undefined : new Map(opts.credentials.map((c) => [c.accessKeyId, c]));
     this.validKeys = opts.validKeys === undefined ? undefined : new Set(opts.validKeys);
-    this.latencyMs = opts.latencyMs ?? 0;
-    this.tokenIntervalMs = opts.tokenIntervalMs ?? 0;
     this.reply = opts.reply;
-    this.recordRequests = opts.recordRequests ?? true;
-    this.server = createServer({ keepAlive: true }, (req, res) => this.onRequest(req, res));
-    this.server.keepAliveTimeout = 65_000;
-  }
-
-  enqueue(...faults: Fault[]): void {
-    this.queue.push(...faults);
-  }
-
-  setDefault(fault: Fault | undefined): void {
-    this.defaultFault = fault;
-  }
-
-  nextRequest(): Promise<RecordedRequest> {
-    return new Promise((resolve) => this.arrivalWaiters.push(resolve));
-  }
-
-  waitForRequests(n: number): Promise<void> {
-    if (this.received >= n) return Promise.resolve();
-    return new Promise((resolve) => this.countWaiters.push({ n, resolve }));
-  }
-
-  close(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    return new Promise((resolve, reject) => {
-      this.server.close((err) => (err ? reject(err) : resolve()));
-      this.server.closeAllConnections();
-    });
   }
 
   // -------------------------------------------------------------- request intake
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const receivedAt = Date.now();
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => this.dispatch(req, res, receivedAt, Buffer.concat(chunks)));
-  }
-
-  private dispatch(req: IncomingMessage, res: ServerResponse, receivedAt: number, rawBody: Buffer): void {
+  protected handle(req: IncomingMessage, res: ServerResponse, rawBody: Buffer, receivedAt: number): void {
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -410,18 +347,13 @@ class Fake implements FakeBedrock {
       modelId = undefined;
     }
     const operation = route ? (route[2] as 'converse' | 'converse-stream') : undefined;
-    let body: unknown;
-    try {
-      body = rawBody.length > 0 ? JSON.parse(rawBody.toString('utf8')) : undefined;
-    } catch {
-      body = undefined;
-    }
+    const { body } = parseJsonBody(rawBody);
     const record: RecordedRequest = { method, path, modelId, operation, headers: req.headers, auth: undefined, body, rawBody, receivedAt, fault: undefined };
 
     const denied = this.authenticate(req, path, query, rawBody, record);
     const invalid = denied === undefined && route && method === 'POST' ? validateBody(body) : undefined;
     if (denied === undefined && invalid === undefined && route && method === 'POST' && modelId !== undefined) {
-      record.fault = this.queue.shift() ?? this.defaultFault;
+      record.fault = this.takeFault();
     }
     this.record(record);
 
@@ -471,19 +403,6 @@ class Fake implements FakeBedrock {
     return undefined;
   }
 
-  private record(r: RecordedRequest): void {
-    this.received++;
-    if (this.recordRequests) this.requests.push(r);
-    if (this.arrivalWaiters.length > 0) for (const w of this.arrivalWaiters.splice(0)) w(r);
-    for (let i = this.countWaiters.length - 1; i >= 0; i--) {
-      const w = this.countWaiters[i];
-      if (this.received >= w.n) {
-        this.countWaiters.splice(i, 1);
-        w.resolve();
-      }
-    }
-  }
-
   // -------------------------------------------------------------- faults and timing
 
   private answer(req: IncomingMessage, res: ServerResponse, fault: Fault | undefined, body: ConverseBody, modelId: string, stream: boolean): void {
@@ -500,25 +419,6 @@ class Fake implements FakeBedrock {
       default:
         return this.later(res, delay, () => (stream ? this.converseStream(res, fault, body, modelId) : this.converse(res, fault, body, modelId)));
     }
-  }
-
-  /** Runs fn now when ms is 0; otherwise on a timer that close() and a client hang-up clear. */
-  private later(res: ServerResponse, ms: number, fn: () => void): void {
-    if (ms <= 0) {
-      fn();
-      return;
-    }
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      res.off('close', cancel);
-      fn();
-    }, ms);
-    const cancel = (): void => {
-      clearTimeout(t);
-      this.timers.delete(t);
-    };
-    this.timers.add(t);
-    res.once('close', cancel);
   }
 
   // -------------------------------------------------------------- responses
@@ -595,14 +495,7 @@ class Fake implements FakeBedrock {
     res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-RequestId': randomUUID(), date: new Date().toUTCString() });
     const sizes = this.writeSizes;
     if (sizes !== undefined && sizes.length > 0) return this.writeInPieces(res, Buffer.concat(frames.slice(0, stopAt)), sizes, finish);
-    if (this.tokenIntervalMs <= 0) return finish(Buffer.concat(frames.slice(0, stopAt)));
-    let i = 0;
-    const step = (): void => {
-      if (i >= stopAt) return finish(Buffer.alloc(0));
-      res.write(frames[i++]);
-      this.later(res, this.tokenIntervalMs, step);
-    };
-    step();
+    this.writePaced(res, frames, stopAt, (rest) => finish(Buffer.concat(rest)));
   }
 
   /** One write per piece, each after the previous one is flushed and an event-loop turn has passed. */
@@ -635,40 +528,10 @@ function sendError(res: ServerResponse, status: number, errorType: string, messa
 
 export async function startFakeBedrock(opts: FakeBedrockOptions = {}): Promise<FakeBedrock> {
   const fake = new Fake(opts);
-  await new Promise<void>((resolve, reject) => {
-    fake.server.once('error', reject);
-    fake.server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      fake.server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = fake.server.address() as AddressInfo;
-  fake.url = `http://127.0.0.1:${port}`;
+  fake.url = await listenLocal(fake.server, opts.port);
   return fake;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', default: '0' },
-      region: { type: 'string', default: 'us-east-1' },
-      'latency-ms': { type: 'string', default: '0' },
-      'token-interval-ms': { type: 'string', default: '0' },
-    },
-  });
-  const fake = await startFakeBedrock({
-    port: Number(values.port),
-    region: values.region,
-    latencyMs: Number(values['latency-ms']),
-    tokenIntervalMs: Number(values['token-interval-ms']),
-    recordRequests: false,
-  });
-  process.stdout.write(`FAKE_BEDROCK_URL=${fake.url}\n`);
-  const stop = (): void => {
-    fake.close().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+if (import.meta.main) {
+  await runStandalone('FAKE_BEDROCK_URL', (opts, flags) => startFakeBedrock({ ...opts, region: flags.region }), { region: 'us-east-1' });
 }
-
-if (import.meta.main) await main();

@@ -2,12 +2,9 @@
 // error bodies, field validation), so adapter tests against the fake test against Google's format.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { startFakeGemini, type FakeGemini } from './gemini-upstream.ts';
+import { withStandalone } from './standalone-child.ts';
 
 type Json = Record<string, unknown>;
 
@@ -260,20 +257,11 @@ void describe('fake Gemini upstream', () => {
 
 void describe('fake Gemini upstream, standalone', () => {
   void it('prints its URL, serves, and exits on SIGTERM', async () => {
-    const script = fileURLToPath(new URL('./gemini-upstream.ts', import.meta.url));
-    const child = spawn(process.execPath, [script, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = once(child, 'exit');
-    try {
-      const lines = createInterface({ input: child.stdout });
-      const [line] = (await once(lines, 'line')) as [string];
-      const match = /^FAKE_GEMINI_URL=(http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
-      assert.ok(match);
-      const res = await call(`${match[1]}/v1beta/models/gemini-2.5-flash:generateContent`, { contents: [{ parts: [{ text: 'ping' }] }] }, { 'x-goog-api-key': 'AIza-any' });
+    const code = await withStandalone(new URL('./gemini-upstream.ts', import.meta.url), 'FAKE_GEMINI_URL', async (url) => {
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      const res = await call(`${url}/v1beta/models/gemini-2.5-flash:generateContent`, { contents: [{ parts: [{ text: 'ping' }] }] }, { 'x-goog-api-key': 'AIza-any' });
       assert.equal(((res.json as { candidates: { content: { parts: { text: string }[] } }[] }).candidates[0].content.parts[0].text), 'Echo: ping');
-    } finally {
-      child.kill('SIGTERM');
-    }
-    const [code] = (await exited) as [number | null];
+    });
     assert.equal(code, 0);
   });
 });

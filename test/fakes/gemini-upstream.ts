@@ -2,12 +2,12 @@
 // AI (aiplatform.googleapis.com, bearer token): generateContent and streamGenerateContent in
 // Google's exact wire format, Google's error bodies (unknown fields are rejected as Google does),
 // plus scripted faults so gateway tests can pin failure behaviour.
+// The shared scaffolding (fault queue, recording, timers, standalone mode) is in fake-server.ts.
 // Standalone: `scripts/node.sh test/fakes/gemini-upstream.ts --port 0`.
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
+import { FakeServer, listenLocal, parseJsonBody, runStandalone } from './fake-server.ts';
+import type { FakeServerOptions, FakeUpstream } from './fake-server.ts';
 
 export type Fault =
   | { kind: 'ok' }
@@ -72,35 +72,21 @@ export interface RecordedRequest {
   fault: Fault | undefined;
 }
 
-export interface FakeGeminiOptions {
-  /** Delay before the first response byte. With 0 the answer is written synchronously. */
-  latencyMs?: number;
-  /** Delay between stream events. With 0 the whole stream is written in one go. */
-  tokenIntervalMs?: number;
+export interface FakeGeminiOptions extends FakeServerOptions {
   /** Accepted Gemini API keys; default accepts any non-empty key. */
   validKeys?: readonly string[];
   /** Accepted Vertex bearer tokens; default accepts any non-empty token. */
   validTokens?: readonly string[];
   reply?: ReplyFn;
-  port?: number;
   /** Listed by GET /v1beta/models. Generation accepts any model regardless. */
   models?: readonly string[];
-  /** Keep every request in `requests` (default true). */
-  recordRequests?: boolean;
 }
 
-export interface FakeGemini {
+/** Faults are consumed one per authorised, well-formed generate request. */
+export interface FakeGemini extends FakeUpstream<Fault, RecordedRequest> {
   /** Origin only (http://127.0.0.1:port): the Gemini adapter's baseUrl and the Vertex adapter's baseUrl alike. */
   url: string;
-  requests: RecordedRequest[];
-  /** Consumed one per authorised, well-formed generate request, FIFO. */
-  enqueue(...faults: Fault[]): void;
-  /** Applied when the queue is empty. */
-  setDefault(fault: Fault | undefined): void;
   reply: ReplyFn | undefined;
-  nextRequest(): Promise<RecordedRequest>;
-  waitForRequests(n: number): Promise<void>;
-  close(): Promise<void>;
 }
 
 type Json = Record<string, unknown>;
@@ -347,84 +333,25 @@ interface Route {
   sse: boolean;
 }
 
-class Fake implements FakeGemini {
-  url = '';
-  requests: RecordedRequest[] = [];
+class Fake extends FakeServer<Fault, RecordedRequest> implements FakeGemini {
   reply: ReplyFn | undefined;
 
-  readonly server: Server;
-  private readonly queue: Fault[] = [];
-  private defaultFault: Fault | undefined;
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly arrivalWaiters: ((r: RecordedRequest) => void)[] = [];
-  private readonly countWaiters: { n: number; resolve: () => void }[] = [];
-  private readonly latencyMs: number;
-  private readonly tokenIntervalMs: number;
   private readonly validKeys: ReadonlySet<string> | undefined;
   private readonly validTokens: ReadonlySet<string> | undefined;
   private readonly models: readonly string[];
-  private readonly recordRequests: boolean;
-  private received = 0;
 
   constructor(opts: FakeGeminiOptions) {
-    this.latencyMs = opts.latencyMs ?? 0;
-    this.tokenIntervalMs = opts.tokenIntervalMs ?? 0;
+    super(opts);
     this.validKeys = opts.validKeys === undefined ? undefined : new Set(opts.validKeys);
     this.validTokens = opts.validTokens === undefined ? undefined : new Set(opts.validTokens);
     this.reply = opts.reply;
     this.models = opts.models ?? ['gemini-2.5-flash', 'gemini-2.5-pro', 'gemini-2.0-flash'];
-    this.recordRequests = opts.recordRequests ?? true;
-    this.server = createServer({ keepAlive: true }, (req, res) => this.onRequest(req, res));
-    this.server.keepAliveTimeout = 65_000;
-  }
-
-  enqueue(...faults: Fault[]): void {
-    this.queue.push(...faults);
-  }
-
-  setDefault(fault: Fault | undefined): void {
-    this.defaultFault = fault;
-  }
-
-  nextRequest(): Promise<RecordedRequest> {
-    return new Promise((resolve) => this.arrivalWaiters.push(resolve));
-  }
-
-  waitForRequests(n: number): Promise<void> {
-    if (this.received >= n) return Promise.resolve();
-    return new Promise((resolve) => this.countWaiters.push({ n, resolve }));
-  }
-
-  close(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    return new Promise((resolve, reject) => {
-      this.server.close((err) => (err ? reject(err) : resolve()));
-      this.server.closeAllConnections();
-    });
   }
 
   // -------------------------------------------------------------- request intake
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const receivedAt = Date.now();
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body: unknown;
-      let badJson = false;
-      if (chunks.length > 0) {
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          badJson = true;
-        }
-      }
-      this.dispatch(req, res, receivedAt, body, badJson);
-    });
-  }
-
-  private dispatch(req: IncomingMessage, res: ServerResponse, receivedAt: number, body: unknown, badJson: boolean): void {
+  protected handle(req: IncomingMessage, res: ServerResponse, rawBody: Buffer, receivedAt: number): void {
+    const { body, badJson } = parseJsonBody(rawBody);
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://fake');
     const path = url.pathname;
@@ -440,7 +367,7 @@ class Fake implements FakeGemini {
     };
 
     const rejection = route ? this.authError(route.api, apiKey, bearer) ?? this.bodyError(route, body, badJson) : undefined;
-    if (route && rejection === undefined) record.fault = this.queue.shift() ?? this.defaultFault;
+    if (route && rejection === undefined) record.fault = this.takeFault();
     this.record(record);
 
     const start = Date.now();
@@ -466,19 +393,6 @@ class Fake implements FakeGemini {
     return invalidRequest(body, route.api);
   }
 
-  private record(r: RecordedRequest): void {
-    this.received++;
-    if (this.recordRequests) this.requests.push(r);
-    for (const w of this.arrivalWaiters.splice(0)) w(r);
-    for (let i = this.countWaiters.length - 1; i >= 0; i--) {
-      const w = this.countWaiters[i];
-      if (this.received >= w.n) {
-        this.countWaiters.splice(i, 1);
-        w.resolve();
-      }
-    }
-  }
-
   // -------------------------------------------------------------- faults and timing
 
   private answer(route: Route, req: IncomingMessage, res: ServerResponse, fault: Fault | undefined, body: GenerateContentBody, start: number): void {
@@ -495,25 +409,6 @@ class Fake implements FakeGemini {
       default:
         return this.later(res, delay, () => this.generate(route, res, fault, body, start));
     }
-  }
-
-  /** Runs fn now when ms is 0; otherwise on a timer that close() and a client hang-up clear. */
-  private later(res: ServerResponse, ms: number, fn: () => void): void {
-    if (ms <= 0) {
-      fn();
-      return;
-    }
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      res.off('close', cancel);
-      fn();
-    }, ms);
-    const cancel = (): void => {
-      clearTimeout(t);
-      this.timers.delete(t);
-    };
-    this.timers.add(t);
-    res.once('close', cancel);
   }
 
   // -------------------------------------------------------------- responses
@@ -654,17 +549,7 @@ class Fake implements FakeGemini {
 
     const headers = sse ? { ...this.headers(start, 'text/event-stream'), 'content-disposition': 'attachment' } : this.headers(start, 'application/json; charset=UTF-8');
     res.writeHead(200, headers);
-    if (this.tokenIntervalMs <= 0) {
-      finish(events.slice(0, stopAt).join(''));
-      return;
-    }
-    let i = 0;
-    const step = (): void => {
-      if (i >= stopAt) return finish('');
-      res.write(events[i++]);
-      this.later(res, this.tokenIntervalMs, step);
-    };
-    step();
+    this.writePaced(res, events, stopAt, (rest) => finish(rest.join('')));
   }
 }
 
@@ -679,38 +564,8 @@ function routeOf(path: string, query: Record<string, string>): Route | undefined
 
 export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<FakeGemini> {
   const fake = new Fake(opts);
-  await new Promise<void>((resolve, reject) => {
-    fake.server.once('error', reject);
-    fake.server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      fake.server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = fake.server.address() as AddressInfo;
-  fake.url = `http://127.0.0.1:${port}`;
+  fake.url = await listenLocal(fake.server, opts.port);
   return fake;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', default: '0' },
-      'latency-ms': { type: 'string', default: '0' },
-      'token-interval-ms': { type: 'string', default: '0' },
-    },
-  });
-  const fake = await startFakeGemini({
-    port: Number(values.port),
-    latencyMs: Number(values['latency-ms']),
-    tokenIntervalMs: Number(values['token-interval-ms']),
-    recordRequests: false,
-  });
-  process.stdout.write(`FAKE_GEMINI_URL=${fake.url}\n`);
-  const stop = (): void => {
-    fake.close().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-}
-
-if (import.meta.main) await main();
+if (import.meta.main) await runStandalone('FAKE_GEMINI_URL', (opts) => startFakeGemini(opts));

@@ -3,14 +3,11 @@
 // node:test's describe/it return promises the runner awaits itself; `void` tells the linter so.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import OpenAI, { APIConnectionError, APIError, AuthenticationError, RateLimitError } from 'openai';
 import { request } from 'undici';
 import { fakeEmbedding, startFakeOpenAI } from './openai-upstream.ts';
 import type { FakeOpenAI } from './openai-upstream.ts';
+import { withStandalone } from './standalone-child.ts';
 
 const user = (content: string): OpenAI.Chat.ChatCompletionMessageParam => ({ role: 'user', content });
 
@@ -267,21 +264,12 @@ void describe('fake OpenAI upstream', () => {
 
 void describe('fake OpenAI upstream, standalone', () => {
   void it('prints its URL, serves, and exits on SIGTERM', async () => {
-    const script = fileURLToPath(new URL('./openai-upstream.ts', import.meta.url));
-    const child = spawn(process.execPath, [script, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = once(child, 'exit');
-    try {
-      const lines = createInterface({ input: child.stdout });
-      const [line] = (await once(lines, 'line')) as [string];
-      const match = /^FAKE_OPENAI_URL=(http:\/\/127\.0\.0\.1:\d+\/v1)$/.exec(line);
-      assert.ok(match);
-      const client = new OpenAI({ baseURL: match[1], apiKey: 'sk-test', maxRetries: 0 });
+    const code = await withStandalone(new URL('./openai-upstream.ts', import.meta.url), 'FAKE_OPENAI_URL', async (url) => {
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+      const client = new OpenAI({ baseURL: url, apiKey: 'sk-test', maxRetries: 0 });
       const res = await client.chat.completions.create({ model: 'gpt-4o', messages: [user('ping')] });
       assert.equal(res.choices[0].message.content, 'Echo: ping');
-    } finally {
-      child.kill('SIGTERM');
-    }
-    const [code] = (await exited) as [number | null];
+    });
     assert.equal(code, 0);
   });
 });

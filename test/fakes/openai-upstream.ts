@@ -1,11 +1,11 @@
 // A local stand-in for api.openai.com: OpenAI's exact wire format for chat completions (plain and
 // SSE), embeddings and models, plus scripted faults so gateway tests can pin failure behaviour.
+// The shared scaffolding (fault queue, recording, timers, standalone mode) is in fake-server.ts.
 // Standalone for the benchmark: `scripts/node.sh test/fakes/openai-upstream.ts --port 0`.
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
+import { FakeServer, listenLocal, parseJsonBody, runStandalone } from './fake-server.ts';
+import type { FakeServerOptions, FakeUpstream } from './fake-server.ts';
 
 export type Fault =
   | { kind: 'ok' }
@@ -71,15 +71,10 @@ export interface RecordedRequest {
   deployment?: string;
 }
 
-export interface FakeOpenAIOptions {
-  /** Delay before the first response byte. With 0 the answer is written synchronously. */
-  latencyMs?: number;
-  /** Delay between stream chunks. With 0 the whole stream is written in one go. */
-  tokenIntervalMs?: number;
+export interface FakeOpenAIOptions extends FakeServerOptions {
   /** Accepted API keys; default accepts any non-empty key. */
   validKeys?: readonly string[];
   reply?: ReplyFn;
-  port?: number;
   /** Listed by GET /v1/models. Chat and embeddings accept any model regardless. */
   models?: readonly string[];
   /** Vector length when the request gives no `dimensions`; default 1536 like text-embedding-3-small. */
@@ -92,23 +87,13 @@ export interface FakeOpenAIOptions {
   azure?: { apiVersion: string };
   /** Answer float arrays even when base64 is asked for, as some OpenAI-compatible servers do. */
   floatEmbeddingsOnly?: boolean;
-  /** Keep every request in `requests` (default true). Standalone mode turns it off so a long benchmark does not grow memory. */
-  recordRequests?: boolean;
 }
 
-export interface FakeOpenAI {
-  /** Base URL ending in /v1. */
+/** Faults are consumed one per authorised chat/embeddings request. */
+export interface FakeOpenAI extends FakeUpstream<Fault, RecordedRequest> {
+  /** Base URL ending in /v1 (the bare endpoint with `azure`). */
   url: string;
-  requests: RecordedRequest[];
-  /** Consumed one per authorised chat/embeddings request, FIFO. */
-  enqueue(...faults: Fault[]): void;
-  /** Applied when the queue is empty. */
-  setDefault(fault: Fault | undefined): void;
   reply: ReplyFn | undefined;
-  nextRequest(): Promise<RecordedRequest>;
-  /** Resolves once n requests have arrived (requests.length >= n when recording). */
-  waitForRequests(n: number): Promise<void>;
-  close(): Promise<void>;
 }
 
 const azureFilterResults = {
@@ -226,96 +211,33 @@ function maskKey(key: string): string {
 
 // ---------------------------------------------------------------- server
 
-class Fake implements FakeOpenAI {
-  url = '';
-  requests: RecordedRequest[] = [];
+class Fake extends FakeServer<Fault, RecordedRequest> implements FakeOpenAI {
   reply: ReplyFn | undefined;
 
-  readonly server: Server;
-  private readonly queue: Fault[] = [];
-  private defaultFault: Fault | undefined;
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly arrivalWaiters: ((r: RecordedRequest) => void)[] = [];
-  private readonly countWaiters: { n: number; resolve: () => void }[] = [];
-  private readonly latencyMs: number;
-  private readonly tokenIntervalMs: number;
   private readonly validKeys: ReadonlySet<string> | undefined;
   private readonly models: readonly string[];
   private readonly embeddingDimensions: number;
   private readonly floatEmbeddingsOnly: boolean;
   readonly azure: { apiVersion: string } | undefined;
   private readonly idPrefix = randomBytes(8).toString('hex');
-  private readonly recordRequests: boolean;
-  private received = 0;
   private seq = 0;
 
   constructor(opts: FakeOpenAIOptions) {
-    this.latencyMs = opts.latencyMs ?? 0;
-    this.tokenIntervalMs = opts.tokenIntervalMs ?? 0;
+    super(opts);
     this.validKeys = opts.validKeys === undefined ? undefined : new Set(opts.validKeys);
     this.reply = opts.reply;
     this.models = opts.models ?? ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'];
     this.embeddingDimensions = opts.embeddingDimensions ?? 1536;
     this.floatEmbeddingsOnly = opts.floatEmbeddingsOnly ?? false;
     this.azure = opts.azure;
-    this.recordRequests = opts.recordRequests ?? true;
-    this.server = createServer({ keepAlive: true }, (req, res) => this.onRequest(req, res));
-    this.server.keepAliveTimeout = 65_000;
-  }
-
-  enqueue(...faults: Fault[]): void {
-    this.queue.push(...faults);
-  }
-
-  setDefault(fault: Fault | undefined): void {
-    this.defaultFault = fault;
-  }
-
-  nextRequest(): Promise<RecordedRequest> {
-    return new Promise((resolve) => this.arrivalWaiters.push(resolve));
-  }
-
-  waitForRequests(n: number): Promise<void> {
-    if (this.received >= n) return Promise.resolve();
-    return new Promise((resolve) => this.countWaiters.push({ n, resolve }));
-  }
-
-  close(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    return new Promise((resolve, reject) => {
-      this.server.close((err) => (err ? reject(err) : resolve()));
-      this.server.closeAllConnections();
-    });
   }
 
   // -------------------------------------------------------------- request intake
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const receivedAt = Date.now();
-    if (req.method === 'GET') {
-      req.resume();
-      this.dispatch(req, res, receivedAt, undefined, false);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body: unknown;
-      let parsed = true;
-      if (chunks.length > 0) {
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          parsed = false;
-        }
-      }
-      this.dispatch(req, res, receivedAt, body, !parsed);
-    });
-  }
-
-  private dispatch(req: IncomingMessage, res: ServerResponse, receivedAt: number, body: unknown, badJson: boolean): void {
+  protected handle(req: IncomingMessage, res: ServerResponse, rawBody: Buffer, receivedAt: number): void {
     const method = req.method ?? 'GET';
+    // A GET's body is never parsed, so GET /v1/models cannot fail as bad JSON.
+    const { body, badJson } = method === 'GET' ? { body: undefined, badJson: false } : parseJsonBody(rawBody);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -352,7 +274,7 @@ class Fake implements FakeOpenAI {
     }
 
     if (authError === undefined && !badJson && (route === 'chat' || route === 'embeddings')) {
-      record.fault = this.queue.shift() ?? this.defaultFault;
+      record.fault = this.takeFault();
     }
     this.record(record);
 
@@ -366,25 +288,6 @@ class Fake implements FakeOpenAI {
       case 'unknown': return this.later(res, this.latencyMs, () => this.sendJson(res, 404, errorBody(`Invalid URL (${method} ${path})`, 'invalid_request_error'), start));
       case 'chat':
       case 'embeddings': return this.answer(route, req, res, record.fault, body, start);
-    }
-  }
-
-  private record(r: RecordedRequest): void {
-    this.received++;
-    if (this.recordRequests) this.requests.push(r);
-    if (this.arrivalWaiters.length > 0) {
-      const arrivals = this.arrivalWaiters.splice(0);
-      for (const w of arrivals) w(r);
-    }
-    if (this.countWaiters.length > 0) {
-      const n = this.received;
-      for (let i = this.countWaiters.length - 1; i >= 0; i--) {
-        const w = this.countWaiters[i];
-        if (n >= w.n) {
-          this.countWaiters.splice(i, 1);
-          w.resolve();
-        }
-      }
     }
   }
 
@@ -405,25 +308,6 @@ class Fake implements FakeOpenAI {
       default:
         return this.later(res, delay, () => route === 'chat' ? this.chat(res, fault, body, start) : this.embeddings(res, fault, body, start));
     }
-  }
-
-  /** Runs fn now when ms is 0 (the hot path); otherwise on a timer that close() and a client hang-up clear. */
-  private later(res: ServerResponse, ms: number, fn: () => void): void {
-    if (ms <= 0) {
-      fn();
-      return;
-    }
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      res.off('close', cancel);
-      fn();
-    }, ms);
-    const cancel = (): void => {
-      clearTimeout(t);
-      this.timers.delete(t);
-    };
-    this.timers.add(t);
-    res.once('close', cancel);
   }
 
   // -------------------------------------------------------------- responses
@@ -607,17 +491,7 @@ class Fake implements FakeOpenAI {
     }
 
     res.writeHead(200, this.headers(start, prompt, false));
-    if (this.tokenIntervalMs <= 0) {
-      finish(stopAt === events.length ? events.join('') : events.slice(0, stopAt).join(''));
-      return;
-    }
-    let i = 0;
-    const step = (): void => {
-      if (i >= stopAt) return finish('');
-      res.write(events[i++]);
-      this.later(res, this.tokenIntervalMs, step);
-    };
-    step();
+    this.writePaced(res, events, stopAt, (rest) => finish(rest.join('')));
   }
 }
 
@@ -639,38 +513,9 @@ function argumentFragments(args: string): string[] {
 
 export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
   const fake = new Fake(opts);
-  await new Promise<void>((resolve, reject) => {
-    fake.server.once('error', reject);
-    fake.server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      fake.server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = fake.server.address() as AddressInfo;
-  fake.url = opts.azure ? `http://127.0.0.1:${port}` : `http://127.0.0.1:${port}/v1`;
+  const origin = await listenLocal(fake.server, opts.port);
+  fake.url = opts.azure ? origin : `${origin}/v1`;
   return fake;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', default: '0' },
-      'latency-ms': { type: 'string', default: '0' },
-      'token-interval-ms': { type: 'string', default: '0' },
-    },
-  });
-  const fake = await startFakeOpenAI({
-    port: Number(values.port),
-    latencyMs: Number(values['latency-ms']),
-    tokenIntervalMs: Number(values['token-interval-ms']),
-    recordRequests: false,
-  });
-  process.stdout.write(`FAKE_OPENAI_URL=${fake.url}\n`);
-  const stop = (): void => {
-    fake.close().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-}
-
-if (import.meta.main) await main();
+if (import.meta.main) await runStandalone('FAKE_OPENAI_URL', (opts) => startFakeOpenAI(opts));

@@ -16,6 +16,7 @@ export class MemoryStore implements Store {
   private readonly replays = new Map<string, Expiring<LiveEvent[]>>();
   private readonly idempotency = new Map<string, Expiring<IdempotencyBinding>>();
   private readonly health = new Map<string, HealthUpdate>();
+  private readonly cancelled = new Map<string, Expiring<true>>();
   private readonly live = new EventEmitter();
   private readonly opts: StoreOptions;
   private readonly sweeper: NodeJS.Timeout;
@@ -144,6 +145,22 @@ export class MemoryStore implements Store {
     };
   }
 
+  async cancel(id: string): Promise<void> {
+    this.cancelled.set(id, { value: true, expiresAt: Date.now() + this.opts.resultTtlSeconds * 1000 });
+    this.live.emit('cancel\u0000', id);
+  }
+
+  async isCancelled(id: string): Promise<boolean> {
+    return fresh(this.cancelled, id) === true;
+  }
+
+  async subscribeCancels(onCancel: (id: string) => void): Promise<() => Promise<void>> {
+    this.live.on('cancel\u0000', onCancel);
+    return async () => {
+      this.live.off('cancel\u0000', onCancel);
+    };
+  }
+
   onReconnect(): void {
     // Never disconnected: nothing to do.
   }
@@ -159,7 +176,7 @@ export class MemoryStore implements Store {
 
   private sweep(): void {
     const now = Date.now();
-    for (const map of [this.results, this.states, this.claims, this.replays, this.idempotency] as Map<string, Expiring<unknown>>[]) {
+    for (const map of [this.results, this.states, this.claims, this.replays, this.idempotency, this.cancelled] as Map<string, Expiring<unknown>>[]) {
       for (const [key, entry] of map) if (entry.expiresAt <= now) map.delete(key);
     }
   }

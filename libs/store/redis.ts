@@ -293,6 +293,31 @@ export class RedisStore implements Store {
     };
   }
 
+  async cancel(id: string): Promise<void> {
+    const pipeline = this.client.pipeline();
+    pipeline.set(this.keys.cancelled(id), '1', 'EX', this.opts.resultTtlSeconds);
+    pipeline.publish(this.keys.cancelChannel, id);
+    await execOrThrow(pipeline);
+  }
+
+  async isCancelled(id: string): Promise<boolean> {
+    return (await this.client.exists(this.keys.cancelled(id))) === 1;
+  }
+
+  async subscribeCancels(onCancel: (id: string) => void): Promise<() => Promise<void>> {
+    const sub = this.subscriberConnection();
+    const channel = this.keys.cancelChannel;
+    const listener = (ch: string, message: string): void => {
+      if (ch === channel) onCancel(message);
+    };
+    sub.on('message', listener);
+    await sub.subscribe(channel);
+    return async () => {
+      sub.off('message', listener);
+      await sub.unsubscribe(channel).catch(() => undefined);
+    };
+  }
+
   onReconnect(listener: () => void): void {
     let connectedBefore = this.client.status === 'ready';
     this.client.on('ready', () => {

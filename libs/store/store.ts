@@ -87,6 +87,12 @@ export interface Store {
   saveHealth(update: HealthUpdate): Promise<void>;
   subscribeHealth(onUpdate: (update: HealthUpdate) => void): Promise<() => Promise<void>>;
 
+  /** Asks for a request to be cancelled: marked, so a worker that has not begun it does not, and announced to the workers. */
+  cancel(id: string): Promise<void>;
+  isCancelled(id: string): Promise<boolean>;
+  /** Every cancellation asked for from now on, by request id. */
+  subscribeCancels(onCancel: (id: string) => void): Promise<() => Promise<void>>;
+
   /** Called after the connection to the store was lost and is back (its data may be gone). */
   onReconnect(listener: () => void): void;
 
@@ -121,6 +127,8 @@ export function storeKeys(prefix: string): {
   idempotency: (key: string) => string;
   health: string;
   healthChannel: string;
+  cancelled: (id: string) => string;
+  cancelChannel: string;
 } {
   return {
     result: (id) => `${prefix}:result:${id}`,
@@ -132,5 +140,7 @@ export function storeKeys(prefix: string): {
     idempotency: (key) => `${prefix}:idem:${key}`,
     health: `${prefix}:health`,
     healthChannel: `${prefix}:health:changes`,
+    cancelled: (id) => `${prefix}:cancelled:${id}`,
+    cancelChannel: `${prefix}:cancels`,
   };
 }

@@ -2,15 +2,18 @@
 // framing of a stream. The OpenAI surface is the canonical one; the Anthropic surface renders
 // the same results in Anthropic's shapes (services/ingest/anthropic/dialect.ts).
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
+import { chatCompletionSchema, type ChatCompletion } from '#libs/contracts/chat.ts';
 import { errorBody, type OpenAIError } from '#libs/contracts/openai-error.ts';
 
 export interface StreamWriter {
-  /** What one canonical chunk becomes on the wire ('' for nothing). */
-  chunk(data: Extract<LiveEvent, { type: 'delta' }>['data']): string;
+  /** What one canonical chunk (sequence number `seq`) becomes on the wire ('' for nothing). */
+  chunk(data: Extract<LiveEvent, { type: 'delta' }>['data'], seq: number): string;
   /** The end of a stream that succeeded. */
-  done(result: ResultEnvelope): string;
-  /** The end of a stream that failed after it began. */
-  error(status: number, error: OpenAIError): string;
+  done(result: ResultEnvelope, seq: number): string;
+  /** The end of a stream that failed after it began; `seq` is undefined for a deadline the gateway called. */
+  error(status: number, error: OpenAIError, seq?: number): string;
+  /** A request that was not streamed (sync or async), read as a stream: its whole answer as chunks. */
+  whole?(result: ResultEnvelope, seq: number): string;
 }
 
 export interface Dialect {
@@ -26,13 +29,33 @@ export function failureOf(result: ResultEnvelope): OpenAIError {
   return result.error ?? { message: 'The request failed.', type: 'server_error', param: null, code: null };
 }
 
-/** OpenAI's shapes: the canonical response as is, `{error}` bodies, `data:` frames and `[DONE]`. */
+/** An SSE event; `id:` is the request's sequence number, which `Last-Event-ID` resumes after. */
+const sse = (data: string, seq?: number): string => `${seq === undefined ? '' : `id: ${seq}\n`}data: ${data}\n\n`;
+
+/**
+ * OpenAI's shapes: the canonical response as is, `{error}` bodies, `data:` frames and `[DONE]`,
+ * each SSE event with the sequence number as its id.
+ */
 export const openAIDialect: Dialect = {
   answer: (result) => ({ status: result.httpStatus, body: result.status === 'succeeded' ? result.response : errorBody(failureOf(result)) }),
   error: (_status, error) => errorBody(error),
   stream: () => ({
-    chunk: (data) => `data: ${JSON.stringify(data)}\n\n`,
-    done: () => 'data: [DONE]\n\n',
-    error: (_status, error) => `data: ${JSON.stringify(errorBody(error))}\n\n`,
+    chunk: (data, seq) => sse(JSON.stringify(data), seq),
+    done: (_result, seq) => sse('[DONE]', seq),
+    error: (_status, error, seq) => sse(JSON.stringify(errorBody(error)), seq),
+    whole: (result, seq) => {
+      const completion = chatCompletionSchema.safeParse(result.response);
+      return completion.success ? sse(JSON.stringify(completionAsChunk(completion.data)), seq) : '';
+    },
   }),
 };
+
+/** A whole completion as the one chunk that carries all of it. */
+function completionAsChunk(completion: ChatCompletion): Record<string, unknown> {
+  const { object: _object, choices, ...rest } = completion;
+  return {
+    ...rest,
+    object: 'chat.completion.chunk',
+    choices: choices.map(({ message, ...choice }) => ({ ...choice, delta: message })),
+  };
+}

@@ -48,6 +48,16 @@ function wantsAsync(req: FastifyRequest): boolean {
   return typeof raw === 'string' && raw.split(',').some((p) => p.trim().toLowerCase() === 'respond-async');
 }
 
+const cancelHeader = 'x-spillway-cancel-on-disconnect';
+
+/** `x-spillway-cancel-on-disconnect: true` cancels the generation when the client goes away (by default it runs on, retrievable by id). */
+function cancelsOnDisconnect(req: FastifyRequest): boolean {
+  const raw = req.headers[cancelHeader];
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new GatewayError(400, `Invalid ${cancelHeader} header: expected 'true' or 'false', got '${String(raw)}'.`, { code: 'invalid_header', param: cancelHeader });
+}
+
 const priorityHeader = 'x-spillway-priority';
 
 /** `x-spillway-priority: batch` queues the request behind interactive work (default: interactive). */
@@ -64,6 +74,17 @@ function acceptedReply(reply: FastifyReply, requestId: string, model: string, cr
     .status(202)
     .headers({ 'x-request-id': requestId, location: `/v1/requests/${requestId}` })
     .send({ id: requestId, object: 'spillway.request', status: 'queued', created_at: Math.floor(createdAt / 1000), model, result: null });
+}
+
+/** The sequence number a resumed stream starts after: `Last-Event-ID`, else `?after=`, else 0. */
+function resumePoint(lastEventId: string | string[] | undefined, after: string | undefined): number {
+  const raw = typeof lastEventId === 'string' ? lastEventId : after;
+  if (raw === undefined || raw === '') return 0;
+  const seq = Number(raw);
+  if (!Number.isInteger(seq) || seq < 0) {
+    throw new GatewayError(400, `Invalid resume point '${raw}': Last-Event-ID or 'after' must be a non-negative whole number (an SSE event id).`, { code: 'invalid_resume_point', param: 'after' });
+  }
+  return seq;
 }
 
 const tenant = 'default';
@@ -161,19 +182,35 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
    * (producing it, for a new request), then, when attaching to a request already under way,
    * catches up from the stored result or the replay stream before taking live events.
    */
-  async function relay(requestId: string, mode: ReplyMode, deadline: number, reply: FastifyReply, dialect: Dialect, listen: Listen, start: () => Promise<void>, catchUp: boolean): Promise<unknown> {
+  async function relay(
+    requestId: string,
+    mode: ReplyMode,
+    deadline: number,
+    reply: FastifyReply,
+    dialect: Dialect,
+    listen: Listen,
+    start: () => Promise<void>,
+    catchUp: boolean,
+    after = 0,
+  ): Promise<unknown> {
     let release = (): void => undefined;
     const waiter: Waiter & { done?: Promise<unknown> } =
       mode === 'stream'
-        ? new StreamWaiter(reply.raw, requestId, dialect, (status) => {
-            release();
-            metrics.httpRequests.inc({ route: reply.request.routeOptions.url ?? 'unmatched', status: String(status) });
-          })
+        ? new StreamWaiter(
+            reply.raw,
+            requestId,
+            dialect,
+            (status) => {
+              release();
+              metrics.httpRequests.inc({ route: reply.request.routeOptions.url ?? 'unmatched', status: String(status) });
+            },
+            after,
+          )
         : new SyncWaiter();
     let buffered: LiveEvent[] | undefined = catchUp ? [] : undefined;
     /** Delivers what the live channel may have missed: the stored result, the replayed events. */
     const catchUpFromStore = async (): Promise<void> => {
-      const [result, history] = await Promise.all([store.getResult(requestId), mode === 'stream' ? store.readEvents(requestId, 0) : []]);
+      const [result, history] = await Promise.all([store.getResult(requestId), mode === 'stream' ? store.readEvents(requestId, after) : []]);
       for (const event of history) waiter.onEvent(event);
       if (result) waiter.onEvent({ id: requestId, seq: Number.MAX_SAFE_INTEGER, type: result.status === 'succeeded' ? 'done' : 'error', data: result });
     };
@@ -255,6 +292,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     const deadline = deadlineFor(req, now);
     const async = wantsAsync(req);
     const priority = priorityOf(req);
+    const cancelOnDisconnect = cancelsOnDisconnect(req);
     const mode: ReplyMode = async ? 'async' : stream ? 'stream' : 'sync';
     const requestId = newRequestId(now);
     const idempotency = idempotencyKeyOf(req, tenant, body);
@@ -283,6 +321,14 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       await produce(envelope, idempotency);
       return acceptedReply(reply, requestId, body.model, now);
     }
+    if (cancelOnDisconnect) {
+      // The response closing before it finished means the client went away mid-answer.
+      reply.raw.on('close', () => {
+        if (reply.raw.writableFinished) return;
+        log.info({ requestId }, 'client went away; cancelling the request as it asked');
+        store.cancel(requestId).catch((err: unknown) => log.warn({ err, requestId }, 'could not cancel the request'));
+      });
+    }
     return relay(requestId, mode, deadline, reply, dialect, listenLocally(requestId), () => produce(envelope, idempotency), false);
   }
 
@@ -299,6 +345,21 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     return submit(req, reply, { operation: 'chat', body }, body.stream === true, anthropicDialect(body.model));
   }
 
+  /**
+   * A request's events as an SSE stream, from the start or after the sequence number in
+   * `Last-Event-ID` (or `?after=`): for a request still running, and for a finished one within
+   * the replay window. A request that was not streamed comes as one chunk with its whole answer.
+   */
+  async function resumeStream(req: FastifyRequest<{ Params: { id: string }; Querystring: { after?: string } }>, reply: FastifyReply): Promise<unknown> {
+    const requestId = req.params.id;
+    const after = resumePoint(req.headers['last-event-id'], req.query.after);
+    const [result, state] = await Promise.all([store.getResult(requestId), store.getState(requestId)]);
+    if (!result && !state && (await store.readEvents(requestId, 0)).length === 0) {
+      throw new GatewayError(404, `No request with id '${requestId}' is known (it may have expired, or not have started yet).`, { code: 'request_not_found', param: 'id' });
+    }
+    return relay(requestId, 'stream', Date.now() + config.defaults.deadlineMs, reply, openAIDialect, followRemote(requestId), async () => undefined, true, after);
+  }
+
   async function embeddings(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const body = parseOrThrow(embeddingsRequestSchema, req.body);
     return submit(req, reply, { operation: 'embeddings', body }, false);
@@ -310,6 +371,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     register(app) {
       app.post('/v1/chat/completions', chatCompletions);
       app.post('/v1/embeddings', embeddings);
+      app.get('/v1/requests/:id/stream', resumeStream);
       // The Anthropic surface answers every error, the framework's included, in Anthropic's shape.
       void app.register(async (anthropic) => {
         anthropic.setErrorHandler((err: FastifyError | GatewayError, req, reply) => {

@@ -50,12 +50,14 @@ export class StreamWaiter implements Waiter {
   private lastSeq = 0;
   private ended = false;
 
-  constructor(res: ServerResponse, requestId: string, dialect: Dialect, onEnd: (status: number) => void) {
+  /** `after`: the last sequence number the client already has (a resumed stream); events up to it are skipped. */
+  constructor(res: ServerResponse, requestId: string, dialect: Dialect, onEnd: (status: number) => void, after = 0) {
     this.res = res;
     this.requestId = requestId;
     this.dialect = dialect;
     this.writer = dialect.stream();
     this.onEnd = onEnd;
+    this.lastSeq = after;
   }
 
   private start(result?: ResultEnvelope): void {
@@ -75,20 +77,24 @@ export class StreamWaiter implements Waiter {
     if (event.type === 'delta') {
       if (event.seq <= this.lastSeq) return;
       this.lastSeq = event.seq;
-      const frame = this.writer.chunk(event.data);
+      const frame = this.writer.chunk(event.data, event.seq);
       if (frame === '') return;
       this.start();
       this.res.write(frame);
       return;
     }
     const result = event.data;
+    // A terminal event read back from the store carries no real sequence number.
+    const seq = event.seq === Number.MAX_SAFE_INTEGER ? undefined : event.seq;
     if (result.status === 'succeeded') {
       this.start(result);
-      this.finish(this.writer.done(result), 200);
+      // Nothing streamed and nothing resumed: a request that was not streamed, read as a stream.
+      const whole = this.lastSeq === 0 ? (this.writer.whole?.(result, seq ?? 1) ?? '') : '';
+      this.finish(whole + this.writer.done(result, seq ?? this.lastSeq + 1), 200);
     } else if (!this.res.headersSent) {
       this.fail(result.httpStatus, answerHeaders(this.requestId, result), this.dialect.error(result.httpStatus, failureOf(result)));
     } else {
-      this.finish(this.writer.error(result.httpStatus, failureOf(result)), result.httpStatus);
+      this.finish(this.writer.error(result.httpStatus, failureOf(result), seq ?? this.lastSeq + 1), result.httpStatus);
     }
   }
 

@@ -34,7 +34,8 @@ interface Failure {
   failure: FailureClass;
 }
 
-export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope, relay: StreamRelay | undefined): Promise<ResultEnvelope> {
+/** `cancelled`: aborted when the client asked for the request to be cancelled; no attempt starts after it. */
+export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope, relay: StreamRelay | undefined, cancelled: AbortSignal): Promise<ResultEnvelope> {
   const log = ctx.logger.child({ requestId: envelope.id });
   const chain = ctx.registry.chain({ model: envelope.route.model, fallbacks: envelope.route.fallbacks, noFallback: envelope.route.noFallback });
   const view = ctx.registry.routingView();
@@ -46,6 +47,7 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
   let decision: Decision | FirstDecision = firstAttempt(routing());
 
   for (;;) {
+    if (cancelled.aborted) return failedResult(envelope, { kind: 'fail', status: 499, code: 'cancelled', failure: 'cancelled', attemptsSummary: records, skipped: [] }, attempts, lastError);
     if ('cooldown' in decision && decision.cooldown) ctx.health.applyCooldown(decision.cooldown);
     if (decision.kind === 'fail') return failedResult(envelope, decision, attempts, lastError);
     let step: Step = decision;
@@ -60,8 +62,8 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
     const startedAt = Date.now();
     const hedge: { afterMs: number } | undefined = step.kind === 'attempt' && policy.hedge ? policy.hedge : undefined;
     const settled: Settled[] = hedge
-      ? await hedged(ctx, envelope, step, policy, relay, hedge.afterMs, () => ({ ...routing(), attempts: [...records, { target: step.target, keyId: step.keyId, lane: step.lane, kind: 'first', at: Date.now() }] }))
-      : [{ step, outcome: await callOnce(ctx, envelope, step.target, step.keyId, policy, relay), startedAt }];
+      ? await hedged(ctx, envelope, step, policy, relay, cancelled, hedge.afterMs, () => ({ ...routing(), attempts: [...records, { target: step.target, keyId: step.keyId, lane: step.lane, kind: 'first', at: Date.now() }] }))
+      : [{ step, outcome: await callOnce(ctx, envelope, step.target, step.keyId, policy, relay, cancelled), startedAt }];
     // Hedge losers are recorded as cancelled attempts; the call that decided goes on below.
     for (const loser of settled.slice(0, -1)) {
       const lost = loser.outcome.ok ? undefined : loser.outcome;
@@ -135,13 +137,22 @@ interface Contender {
   signal: AbortSignal;
 }
 
-async function callOnce(ctx: WorkerContext, envelope: RequestEnvelope, target: Target, keyId: string | undefined, policy: ResolvedPolicy, relay: StreamRelay | undefined, contender?: Contender): Promise<Success | Failure> {
+async function callOnce(
+  ctx: WorkerContext,
+  envelope: RequestEnvelope,
+  target: Target,
+  keyId: string | undefined,
+  policy: ResolvedPolicy,
+  relay: StreamRelay | undefined,
+  cancelled: AbortSignal,
+  contender?: Contender,
+): Promise<Success | Failure> {
   const adapter = ctx.registry.get(target.provider);
   if (!adapter) return failure(new UpstreamError(`no adapter for provider ${target.provider}`, { phase: 'connect' }), 'internal');
   const secret = keyId ? ctx.registry.secret(target.provider, keyId) : undefined;
   const deadline = AbortSignal.timeout(Math.max(1, envelope.deadline - Date.now()));
   const total = AbortSignal.timeout(policy.timeouts.totalMs);
-  const signal = AbortSignal.any(contender ? [deadline, total, contender.signal] : [deadline, total]);
+  const signal = AbortSignal.any(contender ? [deadline, total, cancelled, contender.signal] : [deadline, total, cancelled]);
   const options = { signal, model: target.model, key: keyId && secret ? { id: keyId, secret } : undefined, timeouts: policy.timeouts };
   const labels = { provider: target.provider, model: target.model };
   const startedAt = Date.now();
@@ -233,6 +244,7 @@ async function hedged(
   step: Step,
   policy: ResolvedPolicy,
   relay: StreamRelay | undefined,
+  cancelled: AbortSignal,
   afterMs: number,
   decideInput: () => Parameters<typeof hedgeTarget>[0],
 ): Promise<Settled[]> {
@@ -240,7 +252,7 @@ async function hedged(
   const start = (s: Step): Promise<Settled> => {
     const { id, signal } = race.join();
     const startedAt = Date.now();
-    return callOnce(ctx, envelope, s.target, s.keyId, policy, relay, { race, id, signal }).then((outcome) => ({ step: s, outcome, startedAt }));
+    return callOnce(ctx, envelope, s.target, s.keyId, policy, relay, cancelled, { race, id, signal }).then((outcome) => ({ step: s, outcome, startedAt }));
   };
   const primary = start(step);
   const timer = new AbortController();

@@ -15,8 +15,11 @@ import { envelopeVersion } from '#libs/contracts/envelope.ts';
 export interface WorkerContext extends Runtime {
   workerId: string;
   health: HealthCache;
-  /** Requests this worker holds the claim of, so it can take them back after Redis lost them. */
-  claims: Set<string>;
+  /**
+   * Requests this worker holds the claim of, so it can take them back after Redis lost them,
+   * each with the controller that cancels it when its client asks.
+   */
+  claims: Map<string, AbortController>;
 }
 
 const claimPollMs = 250;
@@ -57,7 +60,8 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
     await new Promise((resolve) => setTimeout(resolve, claimPollMs));
   }
 
-  ctx.claims.add(envelope.id);
+  const cancel = new AbortController();
+  ctx.claims.set(envelope.id, cancel);
   if (envelope.idempotencyKey) {
     // Ingest marks the key accepted after Kafka's acknowledgement; if it died before that write,
     // the retry would meet a 'pending' key and, once it expired, start a second request.
@@ -68,7 +72,7 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
   }, Math.max(1_000, Math.floor(ctx.config.worker.claimLeaseMs / 3)));
   let answered = false;
   try {
-    const { result, deltas } = await execute(ctx, envelope, history);
+    const { result, deltas } = await execute(ctx, envelope, history, cancel.signal);
     await publishResult(ctx, envelope, result, { replay: envelope.reply.mode !== 'sync', seq: deltas + 1 });
     answered = true;
     log.info({ status: result.status, httpStatus: result.httpStatus, provider: result.provider, model: result.model, attempts: result.attempts.length }, 'request completed');
@@ -111,9 +115,11 @@ async function finishedOrRefused(ctx: WorkerContext, envelope: RequestEnvelope, 
   return true;
 }
 
-async function execute(ctx: WorkerContext, envelope: RequestEnvelope, history: LiveEvent[]): Promise<{ result: ResultEnvelope; deltas: number }> {
+async function execute(ctx: WorkerContext, envelope: RequestEnvelope, history: LiveEvent[], cancelled: AbortSignal): Promise<{ result: ResultEnvelope; deltas: number }> {
   const base = { v: envelopeVersion, id: envelope.id, acceptedAt: envelope.acceptedAt } as const;
   if (Date.now() >= envelope.deadline) return { result: failed(base, [], failureResponse('deadline_exceeded')), deltas: 0 };
+  // Cancelled while it waited in the queue: its client is gone and asked not to pay for it.
+  if (await ctx.store.isCancelled(envelope.id)) return { result: failed(base, [], failureResponse('cancelled')), deltas: 0 };
   if (ctx.registry.chain({ model: envelope.route.model }).main.length === 0) {
     const response: FailureResponse = {
       httpStatus: 404,
@@ -123,7 +129,7 @@ async function execute(ctx: WorkerContext, envelope: RequestEnvelope, history: L
     return { result: failed(base, [], response), deltas: 0 };
   }
   const relay = envelope.reply.mode === 'stream' && envelope.operation === 'chat' ? new StreamRelay(ctx.store, envelope, history) : undefined;
-  const result = await runAttempts(ctx, envelope, relay);
+  const result = await runAttempts(ctx, envelope, relay, cancelled);
   await relay?.flush();
   return { result, deltas: relay?.count() ?? 0 };
 }

@@ -19,14 +19,20 @@ export async function startWorker(runtime: Runtime): Promise<WorkerService> {
   const logger = runtime.logger.child({ service: 'worker', workerId: id });
   const health = new HealthCache(runtime.store, logger, runtime.metrics);
   await health.start();
-  const ctx = { ...runtime, workerId: id, logger, health, claims: new Set<string>() };
+  const ctx = { ...runtime, workerId: id, logger, health, claims: new Map<string, AbortController>() };
   // A Redis that restarted without its data lost every claim: take ours back before a
   // rebalance can hand these requests to another worker.
   runtime.store.onReconnect(() => {
-    for (const requestId of ctx.claims) {
+    for (const requestId of ctx.claims.keys()) {
       runtime.store.renewClaim(requestId, id, runtime.config.worker.claimLeaseMs).catch((err: unknown) => logger.warn({ err, requestId }, 'could not re-take a claim'));
     }
     if (ctx.claims.size > 0) logger.warn({ claims: ctx.claims.size }, 'redis reconnected; re-took the claims of requests in flight');
+  });
+  const unsubscribeCancels = await runtime.store.subscribeCancels((requestId) => {
+    const cancel = ctx.claims.get(requestId);
+    if (!cancel) return;
+    logger.info({ requestId }, 'cancelled by its client; stopping the call');
+    cancel.abort(new Error('cancelled by the client'));
   });
   const { concurrency, batchConcurrency } = runtime.config.worker;
   const groups = groupIds(runtime.config.prefix);
@@ -49,7 +55,7 @@ export async function startWorker(runtime: Runtime): Promise<WorkerService> {
     inFlight: () => interactive.inFlight() + batch.inFlight(),
     stop: async (graceMs) => {
       await Promise.all([interactive.stop(graceMs), batch.stop(graceMs)]);
-      await health.stop();
+      await Promise.all([health.stop(), unsubscribeCancels()]);
     },
   };
 }

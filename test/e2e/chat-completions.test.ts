@@ -80,7 +80,7 @@ for (const { mode, client } of variants) {
       assert.equal(chunks.map((c) => c.choices[0].delta.content ?? '').join(''), 'Echo: no usage');
     });
 
-    it('frames the SSE stream byte for byte as OpenAI does', async () => {
+    it('frames the SSE stream as OpenAI does, each event with an increasing id: to resume from', async () => {
       const res = await fetch(`${gateway.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -91,10 +91,14 @@ for (const { mode, client } of variants) {
       const raw = await res.text();
       const events = raw.split('\n\n');
       assert.equal(events.pop(), '', 'the body ends with a blank line');
-      assert.equal(events.at(-1), 'data: [DONE]');
-      for (const event of events.slice(0, -1)) {
-        assert.match(event, /^data: \{/);
-        assert.equal(JSON.parse(event.slice(6)).object, 'chat.completion.chunk');
+      let lastId = 0;
+      for (const [i, event] of events.entries()) {
+        const match = /^id: (\d+)\ndata: (.*)$/.exec(event);
+        assert.ok(match, `event ${i} is "id: <n>" then "data: …": ${event}`);
+        assert.ok(Number(match[1]) > lastId, 'ids increase');
+        lastId = Number(match[1]);
+        if (i === events.length - 1) assert.equal(match[2], '[DONE]');
+        else assert.equal(JSON.parse(match[2] ?? '').object, 'chat.completion.chunk');
       }
     });
 
@@ -139,7 +143,7 @@ for (const { mode, client } of variants) {
       const raw = await res.text();
       assert.ok(!raw.includes('[DONE]'));
       const last = raw.trim().split('\n\n').at(-1) ?? '';
-      assert.equal(JSON.parse(last.slice(6)).error.code, 'upstream_unreachable');
+      assert.equal(JSON.parse(last.slice(last.indexOf('data: ') + 6)).error.code, 'upstream_unreachable');
     });
 
     it('never writes the provider key to its logs', () => {

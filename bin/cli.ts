@@ -114,6 +114,7 @@ function banner(name: string, embedded: boolean, mockOnly: boolean, config: Conf
   const lines = [`Spillway ${name} listening on http://${host}:${port} (config: ${'source' in config ? String(config.source) : 'environment'})`];
   if (embedded) lines.push('EMBEDDED MODE: in-memory bus and store. Nothing is durable; a restart loses every request in flight. Set KAFKA_BROKERS and REDIS_URL for production.');
   else lines.push(`Kafka: ${config.kafka.brokers.join(',')}  Redis: ${redactUrl(config.redis.url ?? '')}  prefix: ${config.prefix}`);
+  if (config.auth.keys.length === 0 && name !== 'worker') lines.push('No client keys configured (auth.keys or SPILLWAY_API_KEYS): anyone who can reach this port may use it.');
   if (mockOnly) lines.push('No provider keys found: the built-in mock provider answers every model. Set OPENAI_API_KEY (or a config file) to reach a real provider.');
   for (const line of lines) logger.warn(line);
   if (process.stderr.isTTY) process.stderr.write(`\n${lines.map((l) => `  ${l}`).join('\n')}\n\n`);

@@ -22,6 +22,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+echo "== browser for the browser tests (Debian chromium, installed when missing)"
+CHROMIUM_PATH="$(scripts/browser-deps.sh)"; export CHROMIUM_PATH
+
 echo "== starting Kafka and Redis"
 settings="$(deploy/local/services.sh start --dir "$services_dir")"
 while IFS='=' read -r name value; do

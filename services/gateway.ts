@@ -38,6 +38,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     metrics: runtime.metrics,
     bodyLimitBytes: opts.config.server.bodyLimitBytes,
     ready: async () => (await Promise.all([runtime.bus.ready(), runtime.store.ready()])).every(Boolean),
+    auth: runtime.auth,
   });
   let ingest: IngestService | undefined;
   let worker: WorkerService | undefined;

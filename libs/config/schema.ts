@@ -92,6 +92,12 @@ export const configSchema = z.object({
     })
     .prefault({}),
   redis: z.object({ url: z.string().optional() }).prefault({}),
+  /** Client keys the API accepts (Authorization: Bearer, x-api-key, or the WebSocket subprotocol); none means open. */
+  auth: z
+    .object({
+      keys: z.array(z.object({ id: z.string().optional(), key: z.string().min(1, 'key must not be empty') })).default([]),
+    })
+    .prefault({}),
   idempotency: z
     .object({ windowSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(24 * 3600)) })
     .prefault({}),

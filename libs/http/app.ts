@@ -3,6 +3,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { GatewayError, errorBody, errorTypeFor } from '#libs/contracts/openai-error.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
+import { presentedKey, type ClientAuth } from './client-auth.ts';
 import type { Metrics } from '#libs/telemetry/metrics.ts';
 
 export interface AppOptions {
@@ -10,7 +11,11 @@ export interface AppOptions {
   metrics: Metrics;
   bodyLimitBytes: number;
   ready: () => Promise<boolean>;
+  /** Client keys; health, readiness and metrics are open whatever it says. */
+  auth: ClientAuth;
 }
+
+const openPaths = new Set(['/healthz', '/readyz', '/metrics']);
 
 export function createApp(opts: AppOptions): FastifyInstance {
   const app = Fastify({
@@ -31,6 +36,13 @@ export function createApp(opts: AppOptions): FastifyInstance {
     const set = methodsByUrl.get(route.url) ?? new Set<string>();
     for (const m of methods) set.add(m);
     methodsByUrl.set(route.url, set);
+  });
+
+  app.addHook('onRequest', async (req) => {
+    if (!opts.auth.enabled || openPaths.has(req.url.split('?')[0] ?? '')) return;
+    if (opts.auth.check(presentedKey(req.headers)) === undefined) {
+      throw new GatewayError(401, 'Incorrect or missing API key. Send a Spillway client key as "Authorization: Bearer <key>" (or "x-api-key: <key>").', { code: 'invalid_api_key', type: 'invalid_request_error' });
+    }
   });
 
   app.addHook('onResponse', async (req, reply) => {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from '#libs/config/schema.ts';
 import { ConfigError } from '#libs/config/load.ts';
 import type { Bus } from '#libs/bus/bus.ts';
+import { ClientAuth } from '#libs/http/client-auth.ts';
 import { KafkaBus } from '#libs/bus/kafka.ts';
 import { MemoryBus } from '#libs/bus/memory.ts';
 import { PlatformaticKafkaBus } from '#libs/bus/platformatic-kafka.ts';
@@ -27,6 +28,8 @@ export interface Runtime {
   topics: Topics;
   /** True when running on the in-memory bus and store. */
   embedded: boolean;
+  /** The client keys the API accepts. */
+  auth: ClientAuth;
 }
 
 export async function createRuntime(config: Config, logger: Logger): Promise<Runtime> {
@@ -67,6 +70,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     metrics: createMetrics(),
     topics: topicNames(config.prefix),
     embedded,
+    auth: new ClientAuth(config.auth.keys),
   };
 }
 

@@ -5,7 +5,9 @@
 // is followed on its own channel.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { asGatewayError } from '#libs/http/app.ts';
-import { chatRequestSchema } from '#libs/contracts/chat.ts';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { chatRequestSchema, type ChatRequest } from '#libs/contracts/chat.ts';
 import { embeddingsRequestSchema } from '#libs/contracts/embeddings.ts';
 import { envelopeVersion, type LiveEvent, type ReplyMode, type RequestEnvelope } from '#libs/contracts/envelope.ts';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
@@ -19,6 +21,7 @@ import { openAIDialect, type Dialect } from './dialect.ts';
 import { anthropicDialect } from './anthropic/dialect.ts';
 import { anthropicError } from './anthropic/errors.ts';
 import { anthropicToChat } from './anthropic/request.ts';
+import { createRealtime } from './websocket.ts';
 import { bindOrFind, idempotencyKeyOf, type IdempotencyClaim } from './idempotency.ts';
 
 export interface IngestService {
@@ -268,8 +271,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
   }
 
   /** The route a request names, checked before anything is accepted: model and fallbacks must resolve. */
-  function routeOf(req: FastifyRequest, body: { model: string; fallbacks?: string[] | undefined }): RequestEnvelope['route'] {
-    const noFallback = fallbackSwitch(req);
+  function routeOf(body: { model: string; fallbacks?: string[] | undefined }, noFallback: boolean): RequestEnvelope['route'] {
     const chain = registry.chain({ model: body.model, fallbacks: body.fallbacks, noFallback });
     if (chain.main.length === 0) {
       throw new GatewayError(404, `The model \`${body.model}\` does not exist or no configured provider serves it.`, { code: 'model_not_found', param: 'model' });
@@ -287,7 +289,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
    */
   async function submit(req: FastifyRequest, reply: FastifyReply, request: Pick<RequestEnvelope, 'operation' | 'body'>, stream: boolean, dialect: Dialect = openAIDialect): Promise<unknown> {
     const body = request.body;
-    const route = routeOf(req, body);
+    const route = routeOf(body, fallbackSwitch(req));
     const now = Date.now();
     const deadline = deadlineFor(req, now);
     const async = wantsAsync(req);
@@ -332,6 +334,27 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     return relay(requestId, mode, deadline, reply, dialect, listenLocally(requestId), () => produce(envelope, idempotency), false);
   }
 
+  /** A streaming chat request from the WebSocket transport: produced, its events followed by the socket. */
+  async function enqueueStream(body: ChatRequest, timeoutMs: number | undefined): Promise<string> {
+    const now = Date.now();
+    const envelope: RequestEnvelope = {
+      v: envelopeVersion,
+      id: newRequestId(now),
+      tenant,
+      operation: 'chat',
+      body,
+      route: routeOf(body, false),
+      reply: { mode: 'stream' },
+      acceptedAt: now,
+      deadline: now + (timeoutMs ?? config.defaults.deadlineMs),
+      priority: 'interactive',
+    };
+    await produce(envelope, undefined);
+    return envelope.id;
+  }
+
+  const realtime = createRealtime({ store, logger: log, auth: runtime.auth, maxFrameBytes: config.server.bodyLimitBytes, enqueue: enqueueStream });
+
   async function chatCompletions(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const body = parseOrThrow(chatRequestSchema, req.body);
     // An async request's answer is a whole completion, fetched later: it is not streamed.
@@ -369,6 +392,9 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     id,
     waiting: () => waiting,
     register(app) {
+      app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (!realtime.handleUpgrade(req, socket, head)) socket.destroy();
+      });
       app.post('/v1/chat/completions', chatCompletions);
       app.post('/v1/embeddings', embeddings);
       app.get('/v1/requests/:id/stream', resumeStream);
@@ -390,6 +416,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       });
     },
     async close() {
+      await realtime.close();
       await unsubscribe();
     },
   };

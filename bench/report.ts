@@ -1,6 +1,6 @@
 // The markdown a bench run writes next to its JSON: one section per scenario, tables only.
 import type { Memory } from './processes.ts';
-import type { InflightReport, PairedReport, RateReport, ScenarioReport, ThroughputReport } from './scenario.ts';
+import type { InflightReport, PairedReport, RateReport, RealtimeReport, ScenarioReport, ThroughputReport } from './scenario.ts';
 
 export interface BenchReport {
   startedAt: string;
@@ -107,6 +107,28 @@ function throughputSection(report: ThroughputReport): string[] {
   return lines;
 }
 
+function realtimeSection(report: RealtimeReport): string[] {
+  const setup = Object.entries(report.setup).map(([k, v]) => `${k} ${v}`).join(', ');
+  const lines = [
+    `## ${report.scenario}`,
+    '',
+    report.measures,
+    '',
+    `Setup: ${setup}.`,
+    '',
+    '| streams (sockets) | added per token p50 / p90 / p99 / max ms | time to first token p50 / p99 ms | done | errors | RSS idle → with streams open MB | MB per open stream |',
+    '|---|---|---|---:|---|---|---:|',
+  ];
+  for (const r of report.runs) {
+    const t = r.addedPerToken;
+    lines.push(
+      `| ${r.streams} (${r.sockets}) | ${ms(t.p50)} / ${ms(t.p90)} / ${ms(t.p99)} / ${ms(t.p100)} | ${ms(r.firstToken.p50)} / ${ms(r.firstToken.p99)} | ${r.ok} | ${errorsText(r.errors)} | ${mb(r.idleRssMb)} → ${mb(r.peakRssMb)} | ${r.mbPerStream.toFixed(3)} |`,
+    );
+  }
+  lines.push('');
+  return lines;
+}
+
 export function renderMarkdown(report: BenchReport): string {
   const machine = Object.entries(report.machine).map(([k, v]) => `${k}: ${v}`).join('; ');
   const lines = [
@@ -120,7 +142,8 @@ export function renderMarkdown(report: BenchReport): string {
   for (const s of report.scenarios) {
     if (s.kind === 'paired') lines.push(...pairedSection(s));
     else if (s.kind === 'inflight') lines.push(...inflightSection(s));
-    else lines.push(...throughputSection(s));
+    else if (s.kind === 'throughput') lines.push(...throughputSection(s));
+    else lines.push(...realtimeSection(s));
   }
   for (const f of report.failures) lines.push(`## ${f.scenario}: FAILED`, '', '```', f.error, '```', '');
   return lines.join('\n');

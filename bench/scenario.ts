@@ -124,4 +124,27 @@ export interface ThroughputReport {
   runs: ThroughputRun[];
 }
 
-export type ScenarioReport = PairedReport | InflightReport | ThroughputReport;
+export interface RealtimeReport {
+  kind: 'realtime';
+  scenario: string;
+  measures: string;
+  setup: Record<string, string | number>;
+  runs: RealtimeRun[];
+}
+
+export interface RealtimeRun {
+  sockets: number;
+  streams: number;
+  ok: number;
+  errors: Record<string, number>;
+  /** Client inter-token gap minus the upstream's interval, ms. */
+  addedPerToken: Summary;
+  /** Request frame sent to first text chunk, ms (includes the Kafka hop). */
+  firstToken: Summary;
+  idleRssMb: number;
+  peakRssMb: number;
+  mbPerStream: number;
+  memory: Record<string, Memory | undefined>;
+}
+
+export type ScenarioReport = PairedReport | InflightReport | ThroughputReport | RealtimeReport;

@@ -102,6 +102,16 @@ export const configSchema = z.object({
     .object({ windowSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(24 * 3600)) })
     .prefault({}),
   streams: z.object({ replayTtlSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(3600)) }).prefault({}),
+  /** The WebSocket endpoint (/v1/realtime). */
+  realtime: z
+    .object({
+      pingIntervalMs: z.preprocess(fromEnvString, z.number().int().positive().default(30_000)),
+      /** A socket with nothing in flight and no frame for this long is closed (code 4000). */
+      idleTimeoutMs: z.preprocess(fromEnvString, z.number().int().positive().default(300_000)),
+      /** Unsent bytes a client may fall behind by before it is closed as a slow consumer (code 1008). */
+      maxBufferedBytes: z.preprocess(fromEnvString, z.number().int().positive().default(8 * 1024 * 1024)),
+    })
+    .prefault({}),
   defaults: z
     .object({
       deadlineMs: z.preprocess(fromEnvString, z.number().int().positive().default(300_000)),

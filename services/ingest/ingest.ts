@@ -353,7 +353,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     return envelope.id;
   }
 
-  const realtime = createRealtime({ store, logger: log, auth: runtime.auth, maxFrameBytes: config.server.bodyLimitBytes, enqueue: enqueueStream });
+  const realtime = createRealtime({ ...config.realtime, store, logger: log, auth: runtime.auth, maxFrameBytes: config.server.bodyLimitBytes, enqueue: enqueueStream });
 
   async function chatCompletions(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const body = parseOrThrow(chatRequestSchema, req.body);

@@ -42,10 +42,10 @@ export interface RealtimeOptions {
   maxFrameBytes: number;
   /** Accepts a streaming chat request and resolves with its id once Kafka has it. */
   enqueue: (body: ChatRequest, timeoutMs: number | undefined) => Promise<string>;
-  pingIntervalMs?: number;
-  idleTimeoutMs?: number;
+  pingIntervalMs: number;
+  idleTimeoutMs: number;
   /** Unsent bytes a client may fall behind by before it is closed as a slow consumer. */
-  maxBufferedBytes?: number;
+  maxBufferedBytes: number;
 }
 
 export interface Realtime {
@@ -58,9 +58,7 @@ export interface Realtime {
 
 export function createRealtime(opts: RealtimeOptions): Realtime {
   const log = opts.logger.child({ component: 'realtime' });
-  const pingIntervalMs = opts.pingIntervalMs ?? 30_000;
-  const idleTimeoutMs = opts.idleTimeoutMs ?? 300_000;
-  const maxBufferedBytes = opts.maxBufferedBytes ?? 8 * 1024 * 1024;
+  const { pingIntervalMs, idleTimeoutMs, maxBufferedBytes } = opts;
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: opts.maxFrameBytes,

@@ -252,3 +252,33 @@ describe('WebSocket authentication and shutdown (kafka)', () => {
     assert.equal(code, 1012);
   });
 });
+
+describe('WebSocket idle limit (embedded)', () => {
+  let upstream: FakeOpenAI;
+  let gateway: TestGateway;
+  let url: string;
+
+  before(async () => {
+    upstream = await startFakeOpenAI();
+    gateway = await startTestGateway({
+      mode: 'embedded',
+      config: {
+        realtime: { idleTimeoutMs: 300 },
+        providers: { openai: { type: 'openai', baseUrl: upstream.url, keys: [{ key: 'sk-upstream' }], models: ['gpt-4o-mini'] } },
+      },
+    });
+    url = `${gateway.url.replace('http', 'ws')}/v1/realtime`;
+  });
+
+  after(async () => {
+    await gateway?.close(1_000);
+    await upstream?.close();
+  });
+
+  it('closes a socket with nothing in flight after the idle timeout, with 4000', async () => {
+    const client = new Client(url);
+    await client.opened();
+    const { code } = await client.closed;
+    assert.equal(code, 4000);
+  });
+});

@@ -57,22 +57,21 @@ function rateSection(rate: RateReport, subject: string, baseline: string): strin
   return lines;
 }
 
+/** A scenario section's title, what it measures, and its setup. */
+function heading(report: { scenario: string; measures: string; setup: Record<string, string | number> }): string[] {
+  const setup = Object.entries(report.setup).map(([k, v]) => `${k} ${v}`).join(', ');
+  return [`## ${report.scenario}`, '', report.measures, '', `Setup: ${setup}.`, ''];
+}
+
 function pairedSection(report: PairedReport): string[] {
   const subject = report.rates[0]?.runs[0]?.target ?? 'spillway';
   const baseline = report.rates[0]?.runs[1]?.target ?? 'floor';
-  const setup = Object.entries(report.setup).map(([k, v]) => `${k} ${v}`).join(', ');
-  return [`## ${report.scenario}`, '', report.measures, '', `Setup: ${setup}.`, '', ...report.rates.flatMap((r) => rateSection(r, subject, baseline))];
+  return [...heading(report), ...report.rates.flatMap((r) => rateSection(r, subject, baseline))];
 }
 
 function inflightSection(report: InflightReport): string[] {
-  const setup = Object.entries(report.setup).map(([k, v]) => `${k} ${v}`).join(', ');
   const lines = [
-    `## ${report.scenario}`,
-    '',
-    report.measures,
-    '',
-    `Setup: ${setup}.`,
-    '',
+    ...heading(report),
     '| | in flight at sample | upstream connections open | idle RSS MB | RSS in flight MB | VmHWM MB | MB per in-flight request (total) | MB per in-flight request (above idle) | ok | errors | added p50 / p99 / max ms |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
   ];
@@ -87,14 +86,8 @@ function inflightSection(report: InflightReport): string[] {
 }
 
 function throughputSection(report: ThroughputReport): string[] {
-  const setup = Object.entries(report.setup).map(([k, v]) => `${k} ${v}`).join(', ');
   const lines = [
-    `## ${report.scenario}`,
-    '',
-    report.measures,
-    '',
-    `Setup: ${setup}.`,
-    '',
+    ...heading(report),
     '| offered /s | achieved /s | recorded | ok | errors | answer p50 / p99 / max ms | send lag p99 ms |',
     '|---:|---:|---:|---:|---|---|---:|',
   ];
@@ -108,14 +101,8 @@ function throughputSection(report: ThroughputReport): string[] {
 }
 
 function realtimeSection(report: RealtimeReport): string[] {
-  const setup = Object.entries(report.setup).map(([k, v]) => `${k} ${v}`).join(', ');
   const lines = [
-    `## ${report.scenario}`,
-    '',
-    report.measures,
-    '',
-    `Setup: ${setup}.`,
-    '',
+    ...heading(report),
     '| streams (sockets) | added per token p50 / p90 / p99 / max ms | time to first token p50 / p99 ms | done | errors | RSS idle → with streams open MB | MB per open stream |',
     '|---|---|---|---:|---|---|---:|',
   ];

@@ -8,6 +8,7 @@ import type { Logger } from '#libs/telemetry/logger.ts';
 import { startIngest, type IngestService } from './ingest/ingest.ts';
 import { startWorker, type WorkerService } from './worker/worker.ts';
 import { startResults, type ResultsService } from './results/results.ts';
+import { startFiles } from './files/files.ts';
 
 export type Role = 'ingest' | 'worker' | 'results';
 
@@ -52,6 +53,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (opts.roles.includes('ingest')) {
       ingest = await startIngest(runtime);
       ingest.register(app);
+      startFiles(runtime).register(app);
     }
     await app.listen({ port: opts.port, host: opts.host ?? opts.config.server.host });
   } catch (err) {

@@ -29,6 +29,7 @@ export function topicSpecs(config: Config): TopicSpec[] {
   ];
 }
 
-export function groupIds(prefix: string): { worker: string; batchWorker: string; results: string } {
-  return { worker: `${prefix}.worker`, batchWorker: `${prefix}.worker.batch`, results: `${prefix}.results` };
+export function groupIds(prefix: string): { worker: string; batchWorker: string; results: string; webhooks: string } {
+  // Webhooks read the results topic in a group of their own: a slow receiver never holds back recording results.
+  return { worker: `${prefix}.worker`, batchWorker: `${prefix}.worker.batch`, results: `${prefix}.results`, webhooks: `${prefix}.webhooks` };
 }

@@ -414,3 +414,29 @@ describe('loadConfig: providers from the environment', () => {
     assert.equal(gemini.keys[0].key, 'g-key');
   });
 });
+
+describe('loadConfig: webhooks', () => {
+  const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+
+  it('has no secret by default, and the documented delivery defaults', () => {
+    const config = loadConfig({ env: {} });
+    const { secret: unset, ...delivery } = config.webhooks;
+    assert.equal(unset, undefined);
+    assert.deepEqual(delivery, { initialBackoffMs: 1_000, maxBackoffMs: 300_000, maxAgeSeconds: 86_400, timeoutMs: 10_000, concurrency: 256 });
+  });
+
+  it('takes the secret from SPILLWAY_WEBHOOK_SECRET or a ${ENV} reference, an empty one meaning unset', () => {
+    assert.equal(loadConfig({ env: { SPILLWAY_WEBHOOK_SECRET: secret } }).webhooks.secret, secret);
+    const path = file('webhooks:\n  secret: ${HOOK_SECRET:-}\n');
+    assert.equal(loadConfig({ path, env: { HOOK_SECRET: secret } }).webhooks.secret, secret);
+    assert.equal(loadConfig({ path, env: {} }).webhooks.secret, undefined);
+  });
+
+  it('refuses a secret that is not whsec_ + base64 of 24 to 64 bytes, naming the key but not the value', () => {
+    for (const bad of ['not base64!', `whsec_${Buffer.alloc(8).toString('base64')}`, `whsec_${Buffer.alloc(80).toString('base64')}`]) {
+      const err = configError(() => loadConfig({ path: file(`webhooks:\n  secret: "${bad}"\n`), env: {} }));
+      assert.match(err.message, /webhooks\.secret/);
+      assert.ok(!err.message.includes(bad), 'the message does not repeat the secret');
+    }
+  });
+});

@@ -63,6 +63,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
   if (env.KAFKA_BROKERS) section('kafka').brokers = env.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean);
   if (env.REDIS_URL) section('redis').url = env.REDIS_URL;
   if (env.SPILLWAY_PREFIX) raw.prefix = env.SPILLWAY_PREFIX;
+  if (env.SPILLWAY_WEBHOOK_SECRET) section('webhooks').secret = env.SPILLWAY_WEBHOOK_SECRET;
   if (env.SPILLWAY_API_KEYS) section('auth').keys = env.SPILLWAY_API_KEYS.split(',').map((key) => key.trim()).filter(Boolean).map((key) => ({ key }));
   if (raw.providers === undefined || raw.providers === null) {
     const fromEnv = providersFromEnv(env);

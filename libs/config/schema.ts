@@ -101,6 +101,14 @@ export const configSchema = z.object({
   idempotency: z
     .object({ windowSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(24 * 3600)) })
     .prefault({}),
+  /** Uploaded files (/v1/files): a directory, shared by every ingest node when there are several. */
+  files: z
+    .object({
+      dir: z.string().min(1).default('./data/files'),
+      /** The largest upload accepted, whatever its purpose (OpenAI's batch input limit, 200 MB, by default). */
+      maxBytes: z.preprocess(fromEnvString, z.number().int().positive().default(200 * 1024 * 1024)),
+    })
+    .prefault({}),
   streams: z.object({ replayTtlSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(3600)) }).prefault({}),
   /** The WebSocket endpoint (/v1/realtime). */
   realtime: z
@@ -122,6 +130,32 @@ export const configSchema = z.object({
   /** Model aliases: weighted targets, fallback chains and their own policy. */
   models: modelsSchema.default({}),
   providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'provider names are lower-case letters, digits, "-" and "_"'), providerSchema).default({}),
+  /** Signed delivery of async results to the URL in `x-spillway-webhook-url` (Standard Webhooks). */
+  webhooks: z
+    .object({
+      /** `whsec_` + base64 of 24 to 64 random bytes; without it, a request naming a webhook is refused. */
+      secret: z.preprocess(
+        (value) => (value === '' ? undefined : value),
+        z
+          .string()
+          .regex(/^(whsec_)?[A-Za-z0-9+/]+={0,2}$/, 'must be whsec_ followed by base64 (e.g. `echo whsec_$(openssl rand -base64 32)`)')
+          .refine((secret) => {
+            const bytes = Buffer.from(secret.replace(/^whsec_/, ''), 'base64').length;
+            return bytes >= 24 && bytes <= 64;
+          }, 'must decode to 24 to 64 bytes (e.g. `echo whsec_$(openssl rand -base64 32)`)')
+          .optional(),
+      ),
+      /** The wait before the first retry; it doubles per failed try up to maxBackoffMs. */
+      initialBackoffMs: z.preprocess(fromEnvString, z.number().int().positive().default(1_000)),
+      maxBackoffMs: z.preprocess(fromEnvString, z.number().int().positive().default(300_000)),
+      /** No retry is scheduled once this long has passed since the request completed. */
+      maxAgeSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(24 * 3600)),
+      /** One try: connect, send and receive the answer's headers. */
+      timeoutMs: z.preprocess(fromEnvString, z.number().int().positive().default(10_000)),
+      /** Deliveries in flight (retries waiting included); at the limit, the webhook consumer stops fetching. */
+      concurrency: z.preprocess(fromEnvString, z.number().int().positive().default(256)),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -10,6 +10,16 @@ export const envelopeVersion = 1;
 export const replyModeSchema = z.enum(['sync', 'stream', 'async']);
 export type ReplyMode = z.infer<typeof replyModeSchema>;
 
+/** Where the results service POSTs a request's outcome (signed, Standard Webhooks); async requests only. */
+export const webhookSchema = z.object({
+  // The pattern states the protocol rule in the generated JSON Schema, which `format: uri` alone does not.
+  url: z
+    .url({ protocol: /^https?$/, error: 'must be an absolute http or https URL' })
+    .max(2048)
+    .meta({ pattern: '^[hH][tT][tT][pP][sS]?://' }),
+});
+export type Webhook = z.infer<typeof webhookSchema>;
+
 const envelopeFields = {
   v: z.literal(envelopeVersion),
   id: z.string().min(1),
@@ -25,6 +35,7 @@ const envelopeFields = {
     mode: replyModeSchema,
     /** The ingest instance relaying the answer live, if any; events are addressed to it directly. */
     to: z.string().optional(),
+    webhook: webhookSchema.optional(),
   }),
   acceptedAt: z.number().int(),
   deadline: z.number().int(),
@@ -84,6 +95,8 @@ export const resultEnvelopeSchema = z.object({
   attempts: z.array(attemptSchema),
   acceptedAt: z.number().int(),
   completedAt: z.number().int(),
+  /** Copied from the request, so a consumer of the results topic can deliver it. */
+  webhook: webhookSchema.optional(),
 });
 export type ResultEnvelope = z.infer<typeof resultEnvelopeSchema>;
 

@@ -7,6 +7,8 @@ export type { Logger };
 export const redactedPaths = [
   'key',
   'apiKey',
+  'secret',
+  '*.secret',
   'authorization',
   '*.key',
   '*.apiKey',

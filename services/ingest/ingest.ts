@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { chatRequestSchema, type ChatRequest } from '#libs/contracts/chat.ts';
 import { embeddingsRequestSchema } from '#libs/contracts/embeddings.ts';
-import { envelopeVersion, type LiveEvent, type ReplyMode, type RequestEnvelope } from '#libs/contracts/envelope.ts';
+import { envelopeVersion, webhookSchema, type LiveEvent, type ReplyMode, type RequestEnvelope, type Webhook } from '#libs/contracts/envelope.ts';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
 import { newRequestId } from '#libs/contracts/request-id.ts';
 import { BusUnavailableError } from '#libs/bus/bus.ts';
@@ -69,6 +69,31 @@ function priorityOf(req: FastifyRequest): 'interactive' | 'batch' {
   if (raw === undefined || raw === 'interactive') return 'interactive';
   if (raw === 'batch') return 'batch';
   throw new GatewayError(400, `Invalid ${priorityHeader} header: expected 'interactive' or 'batch', got '${String(raw)}'.`, { code: 'invalid_header', param: priorityHeader });
+}
+
+const webhookHeader = 'x-spillway-webhook-url';
+
+/**
+ * `x-spillway-webhook-url: https://…` has the outcome of an async request POSTed there, signed
+ * with webhooks.secret; so it needs both `Prefer: respond-async` and a configured secret.
+ */
+function webhookOf(req: FastifyRequest, async: boolean, secret: string | undefined): Webhook | undefined {
+  const raw = req.headers[webhookHeader];
+  if (raw === undefined) return undefined;
+  if (!async) {
+    throw new GatewayError(400, `The ${webhookHeader} header is for async requests only: send it with 'Prefer: respond-async'.`, { code: 'invalid_header', param: webhookHeader });
+  }
+  if (secret === undefined) {
+    throw new GatewayError(400, `The ${webhookHeader} header cannot be used: this gateway has no webhook signing secret configured (webhooks.secret).`, {
+      code: 'webhooks_not_configured',
+      param: webhookHeader,
+    });
+  }
+  const parsed = webhookSchema.safeParse({ url: raw });
+  if (!parsed.success) {
+    throw new GatewayError(400, `Invalid ${webhookHeader} header: expected an absolute http or https URL.`, { code: 'invalid_header', param: webhookHeader });
+  }
+  return parsed.data;
 }
 
 /** The 202 an async submission gets: where and how to fetch the answer. */
@@ -295,6 +320,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     const async = wantsAsync(req);
     const priority = priorityOf(req);
     const cancelOnDisconnect = cancelsOnDisconnect(req);
+    const webhook = webhookOf(req, async, config.webhooks.secret);
     const mode: ReplyMode = async ? 'async' : stream ? 'stream' : 'sync';
     const requestId = newRequestId(now);
     const idempotency = idempotencyKeyOf(req, tenant, body);
@@ -312,7 +338,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       tenant,
       ...request,
       route,
-      reply: async ? { mode } : { mode, to: id },
+      reply: async ? { mode, ...(webhook ? { webhook } : {}) } : { mode, to: id },
       acceptedAt: now,
       deadline,
       priority,

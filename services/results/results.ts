@@ -1,11 +1,14 @@
 // The results service: consumes the durable record (spillway.results), keeps every result
-// queryable in the store, and answers GET /v1/requests/{id}.
+// queryable in the store, and answers GET /v1/requests/{id}. Webhooks are delivered alongside,
+// from the same topic in a consumer group of their own (webhooks.ts).
 import type { FastifyInstance } from 'fastify';
-import { resultEnvelopeSchema, type ResultEnvelope } from '#libs/contracts/envelope.ts';
+import { resultEnvelopeSchema } from '#libs/contracts/envelope.ts';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
 import { groupIds } from '#libs/bus/topics.ts';
 import { deadLetter } from '#libs/bus/dead-letter.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
+import { requestView } from './request-view.ts';
+import { startWebhooks } from './webhooks.ts';
 
 export interface ResultsService {
   register(app: FastifyInstance): void;
@@ -31,6 +34,11 @@ export async function startResults(runtime: Runtime): Promise<ResultsService> {
     },
   });
 
+  const webhooks = await startWebhooks(runtime).catch(async (err: unknown) => {
+    await consumer.stop(0);
+    throw err;
+  });
+
   return {
     register(app) {
       app.get<{ Params: { id: string } }>('/v1/requests/:id', async (req, reply) => {
@@ -42,24 +50,9 @@ export async function startResults(runtime: Runtime): Promise<ResultsService> {
         throw new GatewayError(404, `No request with id '${id}' is known (it may have expired).`, { code: 'request_not_found', param: 'id' });
       });
     },
-    stop: (graceMs) => consumer.stop(graceMs),
-  };
-}
-
-function requestView(id: string, result: ResultEnvelope): Record<string, unknown> {
-  return {
-    id,
-    object: 'spillway.request',
-    status: result.status === 'succeeded' ? 'completed' : 'failed',
-    created_at: Math.floor(result.acceptedAt / 1000),
-    completed_at: Math.floor(result.completedAt / 1000),
-    http_status: result.httpStatus,
-    provider: result.provider ?? null,
-    model: result.model ?? null,
-    response: result.response ?? null,
-    error: result.error ?? null,
-    usage: result.usage ?? null,
-    attempts: result.attempts,
+    async stop(graceMs) {
+      await Promise.all([consumer.stop(graceMs), webhooks.stop(graceMs)]);
+    },
   };
 }
 

@@ -86,7 +86,9 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
 }
 
 /** Stores the result and tells the waiter (Redis), then appends it to the durable record (Kafka). */
-async function publishResult(ctx: WorkerContext, envelope: RequestEnvelope, result: ResultEnvelope, opts: { replay: boolean; seq: number }): Promise<void> {
+async function publishResult(ctx: WorkerContext, envelope: RequestEnvelope, answer: ResultEnvelope, opts: { replay: boolean; seq: number }): Promise<void> {
+  // Every result leaves through here, so this is where the request's webhook joins it.
+  const result: ResultEnvelope = envelope.reply.webhook ? { ...answer, webhook: envelope.reply.webhook } : answer;
   const event: LiveEvent = { id: envelope.id, seq: opts.seq, type: result.status === 'succeeded' ? 'done' : 'error', data: result };
   await ctx.store.finish(result, event, { replay: opts.replay, replyTo: envelope.reply.to });
   await ctx.bus.produce(ctx.topics.results, [{ key: envelope.id, value: JSON.stringify(result), headers: { 'spillway-request-id': envelope.id } }]);

@@ -9,6 +9,7 @@ import { startIngest, type IngestService } from './ingest/ingest.ts';
 import { startWorker, type WorkerService } from './worker/worker.ts';
 import { startResults, type ResultsService } from './results/results.ts';
 import { startFiles } from './files/files.ts';
+import { startBatches } from './batches/batches.ts';
 
 export type Role = 'ingest' | 'worker' | 'results';
 
@@ -53,7 +54,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (opts.roles.includes('ingest')) {
       ingest = await startIngest(runtime);
       ingest.register(app);
-      startFiles(runtime).register(app);
+      const files = startFiles(runtime);
+      files.register(app);
+      startBatches(runtime, files.storage).register(app);
     }
     await app.listen({ port: opts.port, host: opts.host ?? opts.config.server.host });
   } catch (err) {

@@ -29,7 +29,7 @@ export function topicSpecs(config: Config): TopicSpec[] {
   ];
 }
 
-export function groupIds(prefix: string): { worker: string; batchWorker: string; results: string; webhooks: string } {
-  // Webhooks read the results topic in a group of their own: a slow receiver never holds back recording results.
-  return { worker: `${prefix}.worker`, batchWorker: `${prefix}.worker.batch`, results: `${prefix}.results`, webhooks: `${prefix}.webhooks` };
+export function groupIds(prefix: string): { worker: string; batchWorker: string; results: string; webhooks: string; batches: string } {
+  // Webhooks and batch progress read the results topic in groups of their own: neither holds back recording results.
+  return { worker: `${prefix}.worker`, batchWorker: `${prefix}.worker.batch`, results: `${prefix}.results`, webhooks: `${prefix}.webhooks`, batches: `${prefix}.batches` };
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { chatRequestSchema, usageSchema } from './chat.ts';
 import { embeddingsRequestSchema } from './embeddings.ts';
 import { openAIErrorSchema } from './openai-error.ts';
+import { batchRefSchema } from './batch.ts';
 
 export const envelopeVersion = 1;
 
@@ -42,6 +43,8 @@ const envelopeFields = {
   priority: z.enum(['interactive', 'batch']).default('interactive'),
   idempotencyKey: z.string().optional(),
   traceparent: z.string().optional(),
+  /** The batch (POST /v1/batches) and input line this request came from. */
+  batch: batchRefSchema.optional(),
 };
 
 /** What a request asks for, and its body in the canonical (OpenAI) shape of that operation. */
@@ -97,6 +100,8 @@ export const resultEnvelopeSchema = z.object({
   completedAt: z.number().int(),
   /** Copied from the request, so a consumer of the results topic can deliver it. */
   webhook: webhookSchema.optional(),
+  /** Copied from the request, so the batch it belongs to can record it. */
+  batch: batchRefSchema.optional(),
 });
 export type ResultEnvelope = z.infer<typeof resultEnvelopeSchema>;
 

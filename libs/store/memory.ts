@@ -1,7 +1,8 @@
 // The in-memory store of the embedded default: the same interface, gone when the process ends.
 import { EventEmitter } from 'node:events';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
-import type { BeginOutcome, HealthUpdate, IdempotencyBinding, PublishOptions, RequestState, Store, StoreOptions } from './store.ts';
+import type { Batch, BatchLineOutcome, BatchStatus } from '#libs/contracts/batch.ts';
+import type { BatchPage, BeginOutcome, HealthUpdate, IdempotencyBinding, PublishOptions, RequestState, Store, StoreOptions } from './store.ts';
 
 interface Expiring<T> {
   value: T;
@@ -17,6 +18,8 @@ export class MemoryStore implements Store {
   private readonly idempotency = new Map<string, Expiring<IdempotencyBinding>>();
   private readonly health = new Map<string, HealthUpdate>();
   private readonly cancelled = new Map<string, Expiring<true>>();
+  /** In creation order; batches stay until the process ends. */
+  private readonly batches = new Map<string, { batch: Batch; counts: Record<BatchLineOutcome['kind'], number>; seen: Set<string>; output: string[]; errors: string[] }>();
   private readonly live = new EventEmitter();
   private readonly opts: StoreOptions;
   private readonly sweeper: NodeJS.Timeout;
@@ -159,6 +162,55 @@ export class MemoryStore implements Store {
     return async () => {
       this.live.off('cancel\u0000', onCancel);
     };
+  }
+
+  async createBatch(batch: Batch): Promise<void> {
+    this.batches.set(batch.id, { batch, counts: { completed: 0, failed: 0, cancelled: 0, expired: 0 }, seen: new Set(), output: [], errors: [] });
+  }
+
+  async getBatch(id: string): Promise<Batch | undefined> {
+    const entry = this.batches.get(id);
+    if (!entry) return undefined;
+    return { ...entry.batch, request_counts: { total: entry.batch.request_counts.total, completed: entry.counts.completed, failed: entry.counts.failed } };
+  }
+
+  async replaceBatch(next: Batch, expected: BatchStatus): Promise<boolean> {
+    const entry = this.batches.get(next.id);
+    if (entry?.batch.status !== expected) return false;
+    entry.batch = next;
+    return true;
+  }
+
+  async listBatches(after: string | undefined, limit: number): Promise<BatchPage> {
+    const ids = [...this.batches.keys()].reverse();
+    const start = after === undefined ? 0 : ids.indexOf(after) + 1;
+    if (start === 0 && after !== undefined) return { unknownCursor: true };
+    const page = await Promise.all(ids.slice(start, start + limit).map((id) => this.getBatch(id)));
+    return { batches: page.filter((b): b is Batch => b !== undefined), hasMore: ids.length > start + limit };
+  }
+
+  async recordBatchLine(id: string, outcome: BatchLineOutcome): Promise<number> {
+    const entry = this.batches.get(id);
+    if (!entry || !['validating', 'in_progress', 'cancelling', 'finalizing'].includes(entry.batch.status)) return entry?.seen.size ?? 0;
+    if (!entry.seen.has(outcome.customId)) {
+      entry.seen.add(outcome.customId);
+      entry.counts[outcome.kind]++;
+      (outcome.file === 'output' ? entry.output : entry.errors).push(outcome.line);
+    }
+    return entry.seen.size;
+  }
+
+  async batchLines(id: string): Promise<{ output: string[]; errors: string[] }> {
+    const entry = this.batches.get(id);
+    return { output: [...(entry?.output ?? [])], errors: [...(entry?.errors ?? [])] };
+  }
+
+  async dropBatchLines(id: string): Promise<void> {
+    const entry = this.batches.get(id);
+    if (!entry) return;
+    entry.seen.clear();
+    entry.output = [];
+    entry.errors = [];
   }
 
   onReconnect(): void {

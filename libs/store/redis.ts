@@ -4,8 +4,9 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { liveEventSchema, resultEnvelopeSchema, type LiveEvent, type ResultEnvelope } from '#libs/contracts/envelope.ts';
+import { batchSchema, type Batch, type BatchLineOutcome, type BatchStatus } from '#libs/contracts/batch.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
-import { StoreUnavailableError, healthUpdateSchema, type BeginOutcome, idempotencyBindingSchema, storeKeys, type HealthUpdate, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
+import { StoreUnavailableError, healthUpdateSchema, type BatchPage, type BeginOutcome, idempotencyBindingSchema, storeKeys, type HealthUpdate, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
 
 const replayMaxLen = 10_000;
 const followTimeoutMs = 2_000;
@@ -47,6 +48,24 @@ if b.state ~= 'accepted' then
   redis.call('SET', KEYS[1], cjson.encode(b), 'EX', ARGV[2])
 end
 return 1`);
+
+// KEYS: batch. ARGV: expected status, new status, new object. A compare-and-set on the status.
+const replaceBatchScript = lua(`
+if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'object', ARGV[3])
+return 1`);
+
+// KEYS: batch, seen, counts, output, errors. ARGV: custom_id, kind, file, line. Records a line
+// once per custom_id while the batch is not final; returns the lines recorded.
+const recordBatchLineScript = lua(`
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'validating' or status == 'in_progress' or status == 'cancelling' or status == 'finalizing' then
+  if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+    redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+    if ARGV[3] == 'output' then redis.call('RPUSH', KEYS[4], ARGV[4]) else redis.call('RPUSH', KEYS[5], ARGV[4]) end
+  end
+end
+return redis.call('SCARD', KEYS[2])`);
 
 // Renews a claim this owner holds, and takes it again if Redis lost it (a restart without data);
 // fails only when another owner holds it now.
@@ -316,6 +335,52 @@ export class RedisStore implements Store {
       sub.off('message', listener);
       await sub.unsubscribe(channel).catch(() => undefined);
     };
+  }
+
+  async createBatch(batch: Batch): Promise<void> {
+    const transaction = this.client.multi();
+    transaction.hset(this.keys.batch(batch.id), 'status', batch.status, 'object', JSON.stringify(batch));
+    // Ids are time-ordered, so within one second the member order is the creation order.
+    transaction.zadd(this.keys.batches, batch.created_at, batch.id);
+    await execOrThrow(transaction);
+  }
+
+  async getBatch(id: string): Promise<Batch | undefined> {
+    const [raw, counts] = await Promise.all([this.client.hget(this.keys.batch(id), 'object'), this.client.hgetall(this.keys.batchCounts(id))]);
+    if (raw === null) return undefined;
+    const batch = batchSchema.parse(JSON.parse(raw));
+    return { ...batch, request_counts: { total: batch.request_counts.total, completed: Number(counts.completed ?? 0), failed: Number(counts.failed ?? 0) } };
+  }
+
+  async replaceBatch(next: Batch, expected: BatchStatus): Promise<boolean> {
+    return (await this.script(replaceBatchScript, [this.keys.batch(next.id)], [expected, next.status, JSON.stringify(next)])) === 1;
+  }
+
+  async listBatches(after: string | undefined, limit: number): Promise<BatchPage> {
+    let start = 0;
+    if (after !== undefined) {
+      const rank = await this.client.zrevrank(this.keys.batches, after);
+      if (rank === null) return { unknownCursor: true };
+      start = rank + 1;
+    }
+    const ids = await this.client.zrevrange(this.keys.batches, start, start + limit);
+    const batches = await Promise.all(ids.slice(0, limit).map((id) => this.getBatch(id)));
+    return { batches: batches.filter((b): b is Batch => b !== undefined), hasMore: ids.length > limit };
+  }
+
+  async recordBatchLine(id: string, outcome: BatchLineOutcome): Promise<number> {
+    const k = this.keys;
+    const keys = [k.batch(id), k.batchSeen(id), k.batchCounts(id), k.batchOutput(id), k.batchErrors(id)];
+    return Number(await this.script(recordBatchLineScript, keys, [outcome.customId, outcome.kind, outcome.file, outcome.line]));
+  }
+
+  async batchLines(id: string): Promise<{ output: string[]; errors: string[] }> {
+    const [output, errors] = await Promise.all([this.client.lrange(this.keys.batchOutput(id), 0, -1), this.client.lrange(this.keys.batchErrors(id), 0, -1)]);
+    return { output, errors };
+  }
+
+  async dropBatchLines(id: string): Promise<void> {
+    await this.client.del(this.keys.batchSeen(id), this.keys.batchOutput(id), this.keys.batchErrors(id));
   }
 
   onReconnect(listener: () => void): void {

@@ -3,6 +3,7 @@
 // stays the record; everything here can be rebuilt or expires.
 import { z } from 'zod';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
+import type { Batch, BatchLineOutcome, BatchStatus } from '#libs/contracts/batch.ts';
 
 export type RequestState = 'accepted' | 'running';
 
@@ -93,12 +94,35 @@ export interface Store {
   /** Every cancellation asked for from now on, by request id. */
   subscribeCancels(onCancel: (id: string) => void): Promise<() => Promise<void>>;
 
+  /** Stores a new batch (POST /v1/batches) and adds it to the newest-first index. */
+  createBatch(batch: Batch): Promise<void>;
+  /** The batch object, with its request_counts as recorded so far. */
+  getBatch(id: string): Promise<Batch | undefined>;
+  /**
+   * Replaces the batch object if its status is still `expected`; false otherwise. Every change
+   * to a batch changes its status, so this is a compare-and-set on the whole object.
+   */
+  replaceBatch(next: Batch, expected: BatchStatus): Promise<boolean>;
+  /** Newest first, starting after the batch `after`. */
+  listBatches(after: string | undefined, limit: number): Promise<BatchPage>;
+  /**
+   * Records one finished request of a batch, once per custom_id and only while the batch is not
+   * final (a redelivered result changes nothing). Returns how many lines are recorded now.
+   */
+  recordBatchLine(id: string, outcome: BatchLineOutcome): Promise<number>;
+  /** The output and error lines recorded, in the order they were. */
+  batchLines(id: string): Promise<{ output: string[]; errors: string[] }>;
+  /** Forgets the recorded lines (the counts stay) once they are in the batch's files. */
+  dropBatchLines(id: string): Promise<void>;
+
   /** Called after the connection to the store was lost and is back (its data may be gone). */
   onReconnect(listener: () => void): void;
 
   ready(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+export type BatchPage = { batches: Batch[]; hasMore: boolean } | { unknownCursor: true };
 
 /** One piece of shared provider health: a target's or a key's breaker, or a key's cooldown. */
 export const healthUpdateSchema = z.object({
@@ -129,6 +153,12 @@ export function storeKeys(prefix: string): {
   healthChannel: string;
   cancelled: (id: string) => string;
   cancelChannel: string;
+  batch: (id: string) => string;
+  batchCounts: (id: string) => string;
+  batchSeen: (id: string) => string;
+  batchOutput: (id: string) => string;
+  batchErrors: (id: string) => string;
+  batches: string;
 } {
   return {
     result: (id) => `${prefix}:result:${id}`,
@@ -142,5 +172,11 @@ export function storeKeys(prefix: string): {
     healthChannel: `${prefix}:health:changes`,
     cancelled: (id) => `${prefix}:cancelled:${id}`,
     cancelChannel: `${prefix}:cancels`,
+    batch: (id) => `${prefix}:batch:${id}`,
+    batchCounts: (id) => `${prefix}:batch:${id}:counts`,
+    batchSeen: (id) => `${prefix}:batch:${id}:seen`,
+    batchOutput: (id) => `${prefix}:batch:${id}:output`,
+    batchErrors: (id) => `${prefix}:batch:${id}:errors`,
+    batches: `${prefix}:batches`,
   };
 }

@@ -1,6 +1,7 @@
 // The results service: consumes the durable record (spillway.results), keeps every result
 // queryable in the store, and answers GET /v1/requests/{id}. Webhooks are delivered alongside,
-// from the same topic in a consumer group of their own (webhooks.ts).
+// from the same topic in a consumer group of their own (webhooks.ts), and so is batch progress
+// (services/batches/progress.ts).
 import type { FastifyInstance } from 'fastify';
 import { resultEnvelopeSchema } from '#libs/contracts/envelope.ts';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
@@ -9,6 +10,8 @@ import { deadLetter } from '#libs/bus/dead-letter.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
 import { requestView } from './request-view.ts';
 import { startWebhooks } from './webhooks.ts';
+import { DirectoryStorage } from '#libs/storage/directory.ts';
+import { startBatchProgress } from '#services/batches/progress.ts';
 
 export interface ResultsService {
   register(app: FastifyInstance): void;
@@ -38,6 +41,10 @@ export async function startResults(runtime: Runtime): Promise<ResultsService> {
     await consumer.stop(0);
     throw err;
   });
+  const batches = await startBatchProgress(runtime, new DirectoryStorage(runtime.config.files.dir)).catch(async (err: unknown) => {
+    await Promise.all([consumer.stop(0), webhooks.stop(0)]);
+    throw err;
+  });
 
   return {
     register(app) {
@@ -51,7 +58,7 @@ export async function startResults(runtime: Runtime): Promise<ResultsService> {
       });
     },
     async stop(graceMs) {
-      await Promise.all([consumer.stop(graceMs), webhooks.stop(graceMs)]);
+      await Promise.all([consumer.stop(graceMs), webhooks.stop(graceMs), batches.stop(graceMs)]);
     },
   };
 }

@@ -87,8 +87,8 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
 
 /** Stores the result and tells the waiter (Redis), then appends it to the durable record (Kafka). */
 async function publishResult(ctx: WorkerContext, envelope: RequestEnvelope, answer: ResultEnvelope, opts: { replay: boolean; seq: number }): Promise<void> {
-  // Every result leaves through here, so this is where the request's webhook joins it.
-  const result: ResultEnvelope = envelope.reply.webhook ? { ...answer, webhook: envelope.reply.webhook } : answer;
+  // Every result leaves through here, so this is where the request's webhook and batch join it.
+  const result: ResultEnvelope = { ...answer, ...(envelope.reply.webhook ? { webhook: envelope.reply.webhook } : {}), ...(envelope.batch ? { batch: envelope.batch } : {}) };
   const event: LiveEvent = { id: envelope.id, seq: opts.seq, type: result.status === 'succeeded' ? 'done' : 'error', data: result };
   await ctx.store.finish(result, event, { replay: opts.replay, replyTo: envelope.reply.to });
   await ctx.bus.produce(ctx.topics.results, [{ key: envelope.id, value: JSON.stringify(result), headers: { 'spillway-request-id': envelope.id } }]);
@@ -120,8 +120,8 @@ async function finishedOrRefused(ctx: WorkerContext, envelope: RequestEnvelope, 
 async function execute(ctx: WorkerContext, envelope: RequestEnvelope, history: LiveEvent[], cancelled: AbortSignal): Promise<{ result: ResultEnvelope; deltas: number }> {
   const base = { v: envelopeVersion, id: envelope.id, acceptedAt: envelope.acceptedAt } as const;
   if (Date.now() >= envelope.deadline) return { result: failed(base, [], failureResponse('deadline_exceeded')), deltas: 0 };
-  // Cancelled while it waited in the queue: its client is gone and asked not to pay for it.
-  if (await ctx.store.isCancelled(envelope.id)) return { result: failed(base, [], failureResponse('cancelled')), deltas: 0 };
+  // Cancelled while it waited in the queue (itself, or the batch it belongs to): nobody wants to pay for it.
+  if ((await ctx.store.isCancelled(envelope.id)) || (envelope.batch && (await ctx.store.isCancelled(envelope.batch.id)))) return { result: failed(base, [], failureResponse('cancelled')), deltas: 0 };
   if (ctx.registry.chain({ model: envelope.route.model }).main.length === 0) {
     const response: FailureResponse = {
       httpStatus: 404,

@@ -1,0 +1,21 @@
+// One finished request as a line of the batch's output or error file, in OpenAI's batch output
+// format, and how it counts: completed, failed, or never run (batch cancelled or expired).
+import type { BatchLineOutcome } from '#libs/contracts/batch.ts';
+import type { ResultEnvelope } from '#libs/contracts/envelope.ts';
+
+export function batchLineOutcome(result: ResultEnvelope, customId: string): BatchLineOutcome {
+  const id = `batch_req_${result.id.replace(/^req_/, '')}`;
+  const line = (response: unknown, error: { code: string; message: string } | null): string => JSON.stringify({ id, custom_id: customId, response, error });
+  if (result.status === 'succeeded') {
+    return { customId, kind: 'completed', file: 'output', line: line({ status_code: result.httpStatus, request_id: result.id, body: result.response ?? null }, null) };
+  }
+  const code = result.error?.code ?? result.error?.type ?? 'error';
+  if (code === 'cancelled') {
+    return { customId, kind: 'cancelled', file: 'error', line: line(null, { code: 'batch_cancelled', message: 'The batch was cancelled before this request ran.' }) };
+  }
+  if (code === 'deadline_exceeded') {
+    return { customId, kind: 'expired', file: 'error', line: line(null, { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' }) };
+  }
+  const message = result.error?.message ?? 'The request failed.';
+  return { customId, kind: 'failed', file: 'error', line: line({ status_code: result.httpStatus, request_id: result.id, body: { error: result.error ?? null } }, { code, message }) };
+}

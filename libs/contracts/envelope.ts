@@ -105,6 +105,16 @@ export const resultEnvelopeSchema = z.object({
 });
 export type ResultEnvelope = z.infer<typeof resultEnvelopeSchema>;
 
+/** A results-topic message's envelope, or undefined when it is not one (the results consumer dead-letters those). */
+export function readResult(value: Buffer): ResultEnvelope | undefined {
+  try {
+    const parsed = resultEnvelopeSchema.safeParse(JSON.parse(value.toString('utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export const liveEventSchema = z.discriminatedUnion('type', [
   z.object({ id: z.string(), seq: z.number().int(), type: z.literal('delta'), data: z.record(z.string(), z.unknown()) }),
   z.object({ id: z.string(), seq: z.number().int(), type: z.enum(['done', 'error']), data: resultEnvelopeSchema }),

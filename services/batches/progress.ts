@@ -2,7 +2,7 @@
 // result that belongs to a batch — once per custom_id, so a redelivery counts nothing twice.
 // The result that accounts for a batch's last line finalises it: the output and error files
 // are written to file storage and the batch ends completed, cancelled or expired.
-import { resultEnvelopeSchema, type ResultEnvelope } from '#libs/contracts/envelope.ts';
+import { readResult, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { finalBatchStatuses, type Batch } from '#libs/contracts/batch.ts';
 import { groupIds } from '#libs/bus/topics.ts';
 import type { BusMessage } from '#libs/bus/bus.ts';
@@ -24,15 +24,8 @@ export async function startBatchProgress(runtime: Runtime, storage: FileStorage)
   const log = runtime.logger.child({ service: 'batches' });
 
   async function handle(message: BusMessage): Promise<void> {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(message.value.toString('utf8'));
-    } catch {
-      return; // the results consumer dead-letters what is not a result envelope
-    }
-    const parsed = resultEnvelopeSchema.safeParse(raw);
-    if (!parsed.success || !parsed.data.batch) return;
-    await record(parsed.data, parsed.data.batch.id, parsed.data.batch.customId);
+    const result = readResult(message.value);
+    if (result?.batch) await record(result, result.batch.id, result.batch.customId);
   }
 
   async function record(result: ResultEnvelope, batchId: string, customId: string): Promise<void> {

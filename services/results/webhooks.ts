@@ -4,7 +4,7 @@
 // delivery is, so a crash redelivers it (at least once; receivers dedupe on `webhook-id`).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import { resultEnvelopeSchema, type ResultEnvelope } from '#libs/contracts/envelope.ts';
+import { readResult, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { groupIds } from '#libs/bus/topics.ts';
 import type { BusMessage } from '#libs/bus/bus.ts';
 import { explicitRetryAfter } from '#libs/routing/retry-after.ts';
@@ -105,15 +105,8 @@ export async function startWebhooks(runtime: Runtime): Promise<WebhookDeliverer>
   }
 
   async function handle(message: BusMessage): Promise<void> {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(message.value.toString('utf8'));
-    } catch {
-      return; // the results consumer dead-letters what is not a result envelope
-    }
-    const parsed = resultEnvelopeSchema.safeParse(raw);
-    if (!parsed.success || !parsed.data.webhook) return;
-    await deliver(parsed.data, parsed.data.webhook.url);
+    const result = readResult(message.value);
+    if (result?.webhook) await deliver(result, result.webhook.url);
   }
 
   const consumer = await runtime.bus.consume({

@@ -232,6 +232,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
               release();
               metrics.httpRequests.inc({ route: reply.request.routeOptions.url ?? 'unmatched', status: String(status) });
             },
+            () => catchUpFromStore(),
             after,
           )
         : new SyncWaiter();

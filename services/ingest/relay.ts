@@ -47,17 +47,60 @@ export class StreamWaiter implements Waiter {
   private readonly dialect: Dialect;
   private readonly writer: StreamWriter;
   private readonly onEnd: (status: number) => void;
+  private readonly catchUp: () => Promise<void>;
   private lastSeq = 0;
   private ended = false;
+  /** Deltas that came before the ones ahead of them (a live event can overtake a catch-up). */
+  private readonly early = new Map<number, Extract<LiveEvent, { type: 'delta' }>>();
+  /** A terminal event that came while deltas before it are still missing. */
+  private held: Extract<LiveEvent, { type: 'done' | 'error' }> | undefined;
+  private catchingUp = false;
 
-  /** `after`: the last sequence number the client already has (a resumed stream); events up to it are skipped. */
-  constructor(res: ServerResponse, requestId: string, dialect: Dialect, onEnd: (status: number) => void, after = 0) {
+  /**
+   * `after`: the last sequence number the client already has (a resumed stream); events up to it
+   * are skipped. `catchUp` re-reads the stored events when a gap shows: they are written in
+   * order, never with a hole, and a hole nothing can fill ends the stream with an explicit error.
+   */
+  constructor(res: ServerResponse, requestId: string, dialect: Dialect, onEnd: (status: number) => void, catchUp: () => Promise<void>, after = 0) {
     this.res = res;
     this.requestId = requestId;
     this.dialect = dialect;
     this.writer = dialect.stream();
     this.onEnd = onEnd;
+    this.catchUp = catchUp;
     this.lastSeq = after;
+  }
+
+  /** Reads the stored events once per gap; a terminal still waiting on a hole after that ends the stream. */
+  private fillGap(): void {
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    this.catchUp()
+      .catch(() => undefined)
+      .finally(() => {
+        this.catchingUp = false;
+        if (this.held && !this.ended) this.interrupted(this.held);
+      });
+  }
+
+  private interrupted(terminal: Extract<LiveEvent, { type: 'done' | 'error' }>): void {
+    const error: OpenAIError = {
+      message: `Part of this stream was lost in transit. The whole answer is at GET /v1/requests/${this.requestId}; GET /v1/requests/${this.requestId}/stream resumes after the last event id received.`,
+      type: 'server_error',
+      param: null,
+      code: 'stream_interrupted',
+    };
+    this.held = undefined;
+    this.start(terminal.data);
+    this.finish(this.writer.error(502, error, this.lastSeq + 1), 502);
+  }
+
+  private write(event: Extract<LiveEvent, { type: 'delta' }>): void {
+    this.lastSeq = event.seq;
+    const frame = this.writer.chunk(event.data, event.seq);
+    if (frame === '') return;
+    this.start();
+    this.res.write(frame);
   }
 
   private start(result?: ResultEnvelope): void {
@@ -76,11 +119,27 @@ export class StreamWaiter implements Waiter {
     if (this.ended) return;
     if (event.type === 'delta') {
       if (event.seq <= this.lastSeq) return;
-      this.lastSeq = event.seq;
-      const frame = this.writer.chunk(event.data, event.seq);
-      if (frame === '') return;
-      this.start();
-      this.res.write(frame);
+      if (event.seq > this.lastSeq + 1) {
+        this.early.set(event.seq, event);
+        this.fillGap();
+        return;
+      }
+      this.write(event);
+      for (let next = this.early.get(this.lastSeq + 1); next; next = this.early.get(this.lastSeq + 1)) {
+        this.early.delete(next.seq);
+        this.write(next);
+      }
+      const held = this.held;
+      this.held = undefined;
+      if (held) this.onEvent(held);
+      return;
+    }
+    // A terminal event read back from the store does not say how many deltas came before it.
+    const complete = event.seq === Number.MAX_SAFE_INTEGER ? this.early.size === 0 : this.lastSeq >= event.seq - 1;
+    if (!complete && this.lastSeq > 0) {
+      if (this.held) return this.interrupted(this.held);
+      this.held = event;
+      this.fillGap();
       return;
     }
     const result = event.data;

@@ -1,0 +1,74 @@
+// StreamWaiter writes a stream's events in sequence order with no hole: a live event that
+// overtakes the ones before it waits for them (stream_waiter_writes_overtaken_events_with_a_gap),
+// a catch-up fills the hole, and a hole nothing fills ends the stream with an explicit error.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ServerResponse } from 'node:http';
+import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
+import { openAIDialect } from './dialect.ts';
+import { StreamWaiter } from './relay.ts';
+
+/** Just enough of a ServerResponse to record what a waiter writes. */
+function response(): { res: ServerResponse; body: () => string; ended: () => boolean } {
+  let text = '';
+  let ended = false;
+  const res = {
+    headersSent: false,
+    writeHead() {
+      res.headersSent = true;
+      return res;
+    },
+    write(chunk: string) {
+      text += chunk;
+      return true;
+    },
+    end(chunk?: string) {
+      text += chunk ?? '';
+      ended = true;
+      return res;
+    },
+  };
+  return { res: res as unknown as ServerResponse, body: () => text, ended: () => ended };
+}
+
+const delta = (seq: number): LiveEvent => ({ id: 'req_1', seq, type: 'delta', data: { id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content: `t${seq} ` } }] } });
+const result: ResultEnvelope = { v: 1, id: 'req_1', status: 'succeeded', httpStatus: 200, response: { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [] }, attempts: [], acceptedAt: 0, completedAt: 0 };
+const done = (seq: number): LiveEvent => ({ id: 'req_1', seq, type: 'done', data: result });
+const text = (body: string): string => [...body.matchAll(/"content":"([^"]*)"/g)].map((m) => m[1]).join('');
+
+describe('StreamWaiter', () => {
+  it('stream_waiter_writes_overtaken_events_with_a_gap: events that overtake earlier ones wait for them', () => {
+    const out = response();
+    const waiter = new StreamWaiter(out.res, 'req_1', openAIDialect, () => undefined, async () => undefined);
+    for (const event of [delta(1), delta(3), delta(2), done(4)]) waiter.onEvent(event);
+    assert.equal(text(out.body()), 't1 t2 t3 ');
+    assert.match(out.body(), /data: \[DONE\]\n\n$/);
+    assert.ok(out.ended());
+  });
+
+  it('holds the end of a stream until a catch-up fills the hole before it', async () => {
+    const out = response();
+    let fill = (): void => undefined;
+    const waiter = new StreamWaiter(out.res, 'req_1', openAIDialect, () => undefined, () => new Promise<void>((resolve) => (fill = () => {
+      waiter.onEvent(delta(2));
+      resolve();
+    })));
+    for (const event of [delta(1), delta(3), done(4)]) waiter.onEvent(event);
+    assert.equal(out.ended(), false, 'the end waits for the missing event');
+    fill();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(text(out.body()), 't1 t2 t3 ');
+    assert.match(out.body(), /data: \[DONE\]\n\n$/);
+  });
+
+  it('ends with an explicit stream_interrupted error, never a silent gap, when nothing fills the hole', async () => {
+    const out = response();
+    const waiter = new StreamWaiter(out.res, 'req_1', openAIDialect, () => undefined, async () => undefined);
+    for (const event of [delta(1), delta(3), done(4)]) waiter.onEvent(event);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(text(out.body()), 't1 ');
+    assert.match(out.body(), /"code":"stream_interrupted"/);
+    assert.ok(!out.body().includes('[DONE]'));
+    assert.ok(out.ended());
+  });
+});

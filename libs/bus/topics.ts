@@ -7,6 +7,8 @@ export interface Topics {
   batch: string;
   results: string;
   dlq: string;
+  /** Batch requests parked until their provider's rate limit resets (services/worker/parking.ts). */
+  delayed: string;
 }
 
 export function topicNames(prefix: string): Topics {
@@ -15,6 +17,7 @@ export function topicNames(prefix: string): Topics {
     batch: `${prefix}.requests.batch`,
     results: `${prefix}.results`,
     dlq: `${prefix}.requests.dlq`,
+    delayed: `${prefix}.requests.delayed`,
   };
 }
 
@@ -26,10 +29,11 @@ export function topicSpecs(config: Config): TopicSpec[] {
     { name: names.batch, partitions: p.batch },
     { name: names.results, partitions: p.results },
     { name: names.dlq, partitions: p.dlq },
+    { name: names.delayed, partitions: p.batch },
   ];
 }
 
-export function groupIds(prefix: string): { worker: string; batchWorker: string; results: string; webhooks: string; batches: string } {
+export function groupIds(prefix: string): { worker: string; batchWorker: string; delayed: string; results: string; webhooks: string; batches: string } {
   // Webhooks and batch progress read the results topic in groups of their own: neither holds back recording results.
-  return { worker: `${prefix}.worker`, batchWorker: `${prefix}.worker.batch`, results: `${prefix}.results`, webhooks: `${prefix}.webhooks`, batches: `${prefix}.batches` };
+  return { worker: `${prefix}.worker`, batchWorker: `${prefix}.worker.batch`, delayed: `${prefix}.worker.delayed`, results: `${prefix}.results`, webhooks: `${prefix}.webhooks`, batches: `${prefix}.batches` };
 }

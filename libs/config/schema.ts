@@ -74,6 +74,9 @@ export const configSchema = z.object({
       concurrency: z.preprocess(fromEnvString, z.number().int().positive().default(256)),
       /** Batch requests one worker runs at once; they also wait while interactive load is high. */
       batchConcurrency: z.preprocess(fromEnvString, z.number().int().positive().default(64)),
+      /** A rate-limited batch request is parked at least this long, and at most maxParkMs, whatever its provider says. */
+      minParkMs: z.preprocess(fromEnvString, z.number().int().positive().default(1_000)),
+      maxParkMs: z.preprocess(fromEnvString, z.number().int().positive().default(300_000)),
       claimLeaseMs: z.preprocess(fromEnvString, z.number().int().min(1_000).default(10_000)),
     })
     .prefault({}),

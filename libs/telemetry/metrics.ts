@@ -10,6 +10,7 @@ export interface Metrics {
   upstreamTtft: Histogram<'provider' | 'model'>;
   tokens: Counter<'provider' | 'model' | 'kind'>;
   deadLetters: Counter<'reason'>;
+  parked: Counter;
   retries: Counter<'provider' | 'model' | 'failure'>;
   fallbacks: Counter<'from' | 'to' | 'reason'>;
   keyCooldowns: Counter<'key' | 'reason'>;
@@ -35,6 +36,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     keyCooldowns: new Counter({ name: 'spillway_key_cooldowns_total', help: 'Provider keys taken out of rotation (by key id: provider:id), by reason (rate_limited, auth)', labelNames: ['key', 'reason'], registers }),
     breakerState: new Gauge({ name: 'spillway_breaker_state', help: '1 for the current state of each circuit breaker (kind target or key)', labelNames: ['kind', 'id', 'state'], registers }),
     deadLetters: new Counter({ name: 'spillway_dead_letters_total', help: 'Kafka messages sent to the dead-letter topic, by reason', labelNames: ['reason'], registers }),
+    parked: new Counter({ name: 'spillway_batch_parked_total', help: 'Batch requests parked on the delay topic until their rate-limited provider resets', registers }),
     webhookDeliveries: new Counter({
       name: 'spillway_webhook_deliveries_total',
       help: 'Webhook deliveries finished, by outcome (delivered, rejected: a final 4xx, expired: gave up after webhooks.maxAgeSeconds)',

@@ -52,6 +52,11 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
     if (decision.kind === 'fail') return failedResult(envelope, decision, attempts, lastError);
     let step: Step = decision;
     let kind: AttemptKind = step.kind === 'attempt' ? 'first' : step.kind;
+    if (step.kind === 'retry' && step.delayMs > 0 && parksInsteadOfWaiting(envelope, step, ctx.config.worker.minParkMs)) {
+      // A batch request does not hold a worker slot through a rate limit: it is parked instead (parking.ts).
+      const limited = step.failure === 'rate_limited';
+      return failedResult(envelope, { kind: 'fail', status: limited ? 429 : 503, code: limited ? 'rate_limit_exceeded' : 'upstream_overloaded', failure: step.failure, retryAfterMs: step.delayMs, attemptsSummary: records, skipped: [] }, attempts, lastError);
+    }
     if (step.kind === 'retry' && step.delayMs > 0) {
       log.info({ target: step.target.id, delayMs: step.delayMs, failure: step.failure }, 'retrying after a wait');
       const waited = await sleepUntilDeadline(step.delayMs, envelope.deadline);
@@ -128,6 +133,10 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
     }
     explain(ctx, log, step.target, outcome, decision);
   }
+}
+
+function parksInsteadOfWaiting(envelope: RequestEnvelope, step: Extract<Step, { kind: 'retry' }>, minParkMs: number): boolean {
+  return envelope.priority === 'batch' && step.delayMs >= minParkMs && (step.failure === 'rate_limited' || step.failure === 'overloaded');
 }
 
 /** One call to one target, streaming through the relay or whole. */

@@ -5,6 +5,7 @@ import { resolvePolicy } from '#libs/routing/policy-schema.ts';
 import { runAttempts } from './attempts.ts';
 import type { HealthCache } from './health-cache.ts';
 import { StreamRelay } from './stream-relay.ts';
+import { park, parkUntil } from './parking.ts';
 import { requestEnvelopeSchema, type Attempt, type LiveEvent, type RequestEnvelope, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { failureResponse, type FailureResponse } from '#libs/routing/failure-response.ts';
 import type { BusMessage } from '#libs/bus/bus.ts';
@@ -32,10 +33,10 @@ export async function handleMessage(ctx: WorkerContext, message: BusMessage): Pr
     await rejectMessage(ctx, message, err);
     return;
   }
-  await run(ctx, envelope);
+  await run(ctx, envelope, message);
 }
 
-async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void> {
+async function run(ctx: WorkerContext, envelope: RequestEnvelope, message: BusMessage): Promise<void> {
   const log = ctx.logger.child({ requestId: envelope.id });
   let history: LiveEvent[] = [];
   for (;;) {
@@ -73,6 +74,12 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope): Promise<void>
   let answered = false;
   try {
     const { result, deltas } = await execute(ctx, envelope, history, cancel.signal);
+    const notBefore = parkUntil(envelope, result, Date.now(), ctx.config.worker);
+    if (notBefore !== undefined) {
+      // Parked, not answered: the claim is released below, and the request runs again when due.
+      await park(ctx, message, envelope, notBefore);
+      return;
+    }
     await publishResult(ctx, envelope, result, { replay: envelope.reply.mode !== 'sync', seq: deltas + 1 });
     answered = true;
     log.info({ status: result.status, httpStatus: result.httpStatus, provider: result.provider, model: result.model, attempts: result.attempts.length }, 'request completed');

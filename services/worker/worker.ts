@@ -6,6 +6,7 @@ import { instanceId, type Runtime } from '#libs/runtime/runtime.ts';
 import { handleMessage } from './execute.ts';
 import { PriorityGate } from './priority-gate.ts';
 import { HealthCache } from './health-cache.ts';
+import { releaseWhenDue } from './parking.ts';
 
 export interface WorkerService {
   id: string;
@@ -49,12 +50,22 @@ export async function startWorker(runtime: Runtime): Promise<WorkerService> {
     concurrency: batchConcurrency,
     handle: (message) => gate.runBatch(() => handleMessage(ctx, message)),
   });
+  // Parked batch requests wait on timers here, not in worker slots; many at once cost little.
+  const stopping = new AbortController();
+  const delayed = await runtime.bus.consume({
+    groupId: groups.delayed,
+    topics: [runtime.topics.delayed],
+    concurrency: 10_000,
+    handle: releaseWhenDue(ctx, stopping.signal),
+  });
   ctx.logger.info({ concurrency, batchConcurrency }, 'worker consuming');
   return {
     id,
     inFlight: () => interactive.inFlight() + batch.inFlight(),
     stop: async (graceMs) => {
-      await Promise.all([interactive.stop(graceMs), batch.stop(graceMs)]);
+      // Parked requests not yet due stay uncommitted on the delay topic, for the next worker.
+      stopping.abort();
+      await Promise.all([interactive.stop(graceMs), batch.stop(graceMs), delayed.stop(0)]);
       await Promise.all([health.stop(), unsubscribeCancels()]);
     },
   };

@@ -3,8 +3,9 @@ import type { Scenario } from '../scenario.ts';
 import { batchIngest } from './batch-ingest.ts';
 import { failover } from './failover.ts';
 import { inflight } from './inflight.ts';
+import { mixed } from './mixed.ts';
 import { realtime } from './realtime.ts';
 import { stream } from './stream.ts';
 import { sync } from './sync.ts';
 
-export const scenarios: readonly Scenario[] = [sync, stream, inflight, batchIngest, failover, realtime];
+export const scenarios: readonly Scenario[] = [sync, stream, inflight, batchIngest, mixed, failover, realtime];

@@ -74,6 +74,8 @@ export const configSchema = z.object({
       concurrency: z.preprocess(fromEnvString, z.number().int().positive().default(256)),
       /** Batch requests one worker runs at once; they also wait while interactive load is high. */
       batchConcurrency: z.preprocess(fromEnvString, z.number().int().positive().default(64)),
+      /** While interactive requests arrive, batch requests start only while the event loop's delay (p99, 100 ms windows) stays under this; 0 turns it off. */
+      batchYieldLagMs: z.preprocess(fromEnvString, z.number().int().min(0).default(5)),
       /** A rate-limited batch request is parked at least this long, and at most maxParkMs, whatever its provider says. */
       minParkMs: z.preprocess(fromEnvString, z.number().int().positive().default(1_000)),
       maxParkMs: z.preprocess(fromEnvString, z.number().int().positive().default(300_000)),

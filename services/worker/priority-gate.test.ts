@@ -10,7 +10,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 
 describe('PriorityGate', () => {
   it('runs batch work at once while interactive work is below the threshold', async () => {
-    const gate = new PriorityGate(2);
+    const gate = new PriorityGate({ threshold: 2, maxLagMs: 0 });
     const hold = deferred();
     const interactive = gate.runInteractive(() => hold.promise);
     assert.equal(await gate.runBatch(async () => 'ran'), 'ran');
@@ -19,7 +19,7 @@ describe('PriorityGate', () => {
   });
 
   it('holds batch work while interactive work is at the threshold, and releases it when it drops', async () => {
-    const gate = new PriorityGate(2);
+    const gate = new PriorityGate({ threshold: 2, maxLagMs: 0 });
     const holds = [deferred(), deferred()];
     const running = holds.map((h) => gate.runInteractive(() => h.promise));
     let started = false;
@@ -38,9 +38,38 @@ describe('PriorityGate', () => {
   });
 
   it('passes interactive results and errors through', async () => {
-    const gate = new PriorityGate(1);
+    const gate = new PriorityGate({ threshold: 1, maxLagMs: 0 });
     assert.equal(await gate.runInteractive(async () => 7), 7);
     await assert.rejects(gate.runInteractive(async () => Promise.reject(new Error('boom'))), /boom/);
     assert.equal(await gate.runBatch(async () => 'after errors the count is back to zero'), 'after errors the count is back to zero');
+  });
+
+  it('holds batch work while interactive requests arrive and the event loop lags, and releases it when the lag eases', async () => {
+    let lagMs = 50;
+    const gate = new PriorityGate({ threshold: 10, maxLagMs: 10, lag: () => lagMs });
+    try {
+      await gate.runInteractive(async () => undefined);
+      let started = false;
+      const batch = gate.runBatch(async () => {
+        started = true;
+      });
+      // Held across a few of the gate's re-checks.
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      assert.equal(started, false, 'batch waits while the loop lags behind interactive work');
+      lagMs = 2;
+      await batch;
+      assert.equal(started, true);
+    } finally {
+      gate.stop();
+    }
+  });
+
+  it('ignores event-loop lag when no interactive request came lately', async () => {
+    const gate = new PriorityGate({ threshold: 10, maxLagMs: 10, lag: () => 500 });
+    try {
+      assert.equal(await gate.runBatch(async () => 'ran'), 'ran');
+    } finally {
+      gate.stop();
+    }
   });
 });

@@ -37,7 +37,7 @@ export async function startWorker(runtime: Runtime): Promise<WorkerService> {
   });
   const { concurrency, batchConcurrency } = runtime.config.worker;
   const groups = groupIds(runtime.config.prefix);
-  const gate = new PriorityGate(Math.max(1, Math.floor(concurrency / 2)));
+  const gate = new PriorityGate({ threshold: Math.max(1, Math.floor(concurrency / 2)), maxLagMs: runtime.config.worker.batchYieldLagMs });
   const interactive = await runtime.bus.consume({
     groupId: groups.worker,
     topics: [runtime.topics.interactive],
@@ -66,6 +66,7 @@ export async function startWorker(runtime: Runtime): Promise<WorkerService> {
       // Parked requests not yet due stay uncommitted on the delay topic, for the next worker.
       stopping.abort();
       await Promise.all([interactive.stop(graceMs), batch.stop(graceMs), delayed.stop(0)]);
+      gate.stop();
       await Promise.all([health.stop(), unsubscribeCancels()]);
     },
   };

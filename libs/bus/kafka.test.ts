@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { createLogger } from '#libs/telemetry/logger.ts';
 import { startLocalServices, type LocalServices } from '#test/support/local-services.ts';
 import { waitForLog } from '#test/support/log-lines.ts';
+import { within } from '#test/support/within.ts';
 import type { Consumer } from './bus.ts';
 import { KafkaBus } from './kafka.ts';
 
@@ -70,7 +71,9 @@ describe('kafkajs bus consumer watchdog', () => {
     await services.thaw('kafka');
 
     await bus.produce(topic, [{ value: 'after' }]);
-    await consumed('after');
+    // A pending timer keeps the process alive as a server's sockets would, so the unref'd
+    // watchdog goes on checking while the test waits.
+    await within(consumed('after'), 90_000, "the message produced after the thaw to be consumed");
     await waitForLog(logs, { msg: 'replacement consumer running' }, { from, timeoutMs: 1_000 });
     assert.deepEqual([...seen].sort(), ['after', 'before']);
   });

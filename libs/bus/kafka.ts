@@ -213,7 +213,13 @@ export class KafkaBus implements Bus {
         current = undefined;
         for (let delayMs = 500; !stopping; delayMs = Math.min(delayMs * 2, 10_000)) {
           try {
-            const started = await start();
+            // A start that hangs (a broker that froze mid-handshake can leave kafkajs waiting on
+            // nothing) is given up on and tried again, instead of leaving no consumer at all.
+            const starting = start();
+            const started = await withTimeout(starting, 3 * this.opts.sessionTimeoutMs).catch((err: unknown) => {
+              starting.then((late) => late.disconnect(), () => undefined).catch(() => undefined);
+              throw err;
+            });
             if (stopping) {
               await withTimeout(started.disconnect(), 3_000).catch(() => undefined);
               return;

@@ -115,6 +115,16 @@ export const configSchema = z.object({
     })
     .prefault({}),
   streams: z.object({ replayTtlSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(3600)) }).prefault({}),
+  /** The Batches API. */
+  batches: z
+    .object({
+      /** How long `completion_window: "24h"` lasts; shorter only for tests and drills. */
+      windowSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(86_400)),
+      /** Past its window plus this, a batch still waiting on results is ended `expired` by the sweeper. */
+      expiryGraceSeconds: z.preprocess(fromEnvString, z.number().int().min(0).default(60)),
+      sweepIntervalMs: z.preprocess(fromEnvString, z.number().int().positive().default(60_000)),
+    })
+    .prefault({}),
   /** The WebSocket endpoint (/v1/realtime). */
   realtime: z
     .object({

@@ -16,7 +16,6 @@ import { parseOrThrow } from '#services/ingest/validate.ts';
 import { checkInputFile } from './input-lines.ts';
 import { transitionBatch } from './transition.ts';
 
-const completionWindowMs = 24 * 3600 * 1000;
 /** Envelopes per produce call: big enough to be quick, small enough for one Kafka request. */
 const produceChunk = 500;
 
@@ -54,7 +53,7 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
     const now = Date.now();
     const id = `batch_${newRequestId(now).slice(4)}`;
     const createdAt = Math.floor(now / 1000);
-    const deadline = now + completionWindowMs;
+    const deadline = now + runtime.config.batches.windowSeconds * 1000;
     const { requests, errors } = checkInputFile(await text(found.content), params.endpoint, routeProblem, maxBatchLines);
     const base: Batch = {
       id,

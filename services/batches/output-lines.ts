@@ -13,9 +13,13 @@ export function batchLineOutcome(result: ResultEnvelope, customId: string): Batc
   if (code === 'cancelled') {
     return { customId, kind: 'cancelled', file: 'error', line: line(null, { code: 'batch_cancelled', message: 'The batch was cancelled before this request ran.' }) };
   }
-  if (code === 'deadline_exceeded') {
-    return { customId, kind: 'expired', file: 'error', line: line(null, { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' }) };
-  }
+  if (code === 'deadline_exceeded') return expiredLine(id, customId);
   const message = result.error?.message ?? 'The request failed.';
   return { customId, kind: 'failed', file: 'error', line: line({ status_code: result.httpStatus, request_id: result.id, body: { error: result.error ?? null } }, { code, message }) };
+}
+
+/** A line that never ran before the batch's completion window passed. */
+export function expiredLine(id: string, customId: string): BatchLineOutcome {
+  const line = JSON.stringify({ id, custom_id: customId, response: null, error: { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' } });
+  return { customId, kind: 'expired', file: 'error', line };
 }

@@ -2,13 +2,14 @@
 // result that belongs to a batch — once per custom_id, so a redelivery counts nothing twice.
 // The result that accounts for a batch's last line finalises it: the output and error files
 // are written to file storage and the batch ends completed, cancelled or expired.
+import { text } from 'node:stream/consumers';
 import { readResult, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { finalBatchStatuses, type Batch } from '#libs/contracts/batch.ts';
 import { groupIds } from '#libs/bus/topics.ts';
 import type { BusMessage } from '#libs/bus/bus.ts';
 import type { FileStorage } from '#libs/storage/storage.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
-import { batchLineOutcome } from './output-lines.ts';
+import { batchLineOutcome, expiredLine } from './output-lines.ts';
 import { transitionBatch } from './transition.ts';
 
 /** A batch left 'finalizing' this long is taken over: whoever was finalising it died. */
@@ -65,13 +66,64 @@ export async function startBatchProgress(runtime: Runtime, storage: FileStorage)
     log.info({ batchId: final.id, status: final.status, ...final.request_counts }, 'batch finished');
   }
 
+  /**
+   * A batch past its window (plus a grace for the last results in flight) that still waits on
+   * some lines — their results lost, or never produced — ends expired: each missing line goes to
+   * the error file as batch_expired.
+   */
+  async function expire(batch: Batch): Promise<void> {
+    const found = await storage.get(batch.input_file_id);
+    const input = found ? await text(found.content) : '';
+    const { output, errors } = await store.batchLines(batch.id);
+    const seen = new Set([...output, ...errors].map((line) => (JSON.parse(line) as { custom_id: string }).custom_id));
+    for (const [i, raw] of input.split('\n').entries()) {
+      const customId = raw.trim() === '' ? undefined : (JSON.parse(raw) as { custom_id?: unknown }).custom_id;
+      if (typeof customId !== 'string' || seen.has(customId)) continue;
+      await store.recordBatchLine(batch.id, expiredLine(`batch_req_${batch.id.replace(/^batch_/, '')}_${i + 1}`, customId));
+    }
+    const current = await store.getBatch(batch.id);
+    if (current && !finalBatchStatuses.includes(current.status)) await finalize(current);
+  }
+
+  async function sweep(): Promise<void> {
+    const due = Date.now() / 1000 - runtime.config.batches.expiryGraceSeconds;
+    let after: string | undefined;
+    for (;;) {
+      const page = await store.listBatches(after, 100);
+      if ('unknownCursor' in page) return;
+      for (const batch of page.batches) {
+        if ((batch.status === 'in_progress' || batch.status === 'cancelling') && batch.expires_at !== null && batch.expires_at < due) {
+          log.warn({ batchId: batch.id }, 'batch past its completion window with lines unaccounted for; ending it expired');
+          await expire(batch);
+        }
+      }
+      if (!page.hasMore) return;
+      after = page.batches.at(-1)?.id;
+    }
+  }
+
+  let sweeping = false;
+  const sweeper = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    sweep()
+      .catch((err: unknown) => log.warn({ err }, 'batch expiry sweep failed; trying again next interval'))
+      .finally(() => (sweeping = false));
+  }, runtime.config.batches.sweepIntervalMs);
+  sweeper.unref();
+
   const consumer = await runtime.bus.consume({
     groupId: groupIds(runtime.config.prefix).batches,
     topics: [runtime.topics.results],
     concurrency,
     handle,
   });
-  return { stop: (graceMs) => consumer.stop(graceMs) };
+  return {
+    stop: (graceMs) => {
+      clearInterval(sweeper);
+      return consumer.stop(graceMs);
+    },
+  };
 }
 
 async function* jsonl(lines: string[]): AsyncGenerator<Buffer> {

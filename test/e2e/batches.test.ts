@@ -202,3 +202,52 @@ for (const mode of modes) describe(`the Batch API (${mode})`, () => {
     assert.equal((await fetch(`${gateway.url}/v1/batches?after=batch_unknown`)).status, 400);
   });
 });
+
+describe('batch expiry (kafka)', () => {
+  let dir: string;
+  let upstream: FakeOpenAI;
+  let gateway: TestGateway;
+  let client: OpenAI;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'spillway-batch-expiry-'));
+    upstream = await startFakeOpenAI();
+    // No worker: the lines are queued and never run, so no result ever comes back for them.
+    gateway = await startTestGateway({
+      mode: 'kafka',
+      roles: ['ingest', 'results'],
+      config: {
+        files: { dir },
+        batches: { windowSeconds: 1, expiryGraceSeconds: 0, sweepIntervalMs: 100 },
+        providers: { openai: { type: 'openai', baseUrl: upstream.url, keys: [{ key: 'sk-upstream' }], models: ['gpt-4o-mini'] } },
+      },
+    });
+    client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'sk-client', maxRetries: 0 });
+  });
+
+  after(async () => {
+    await gateway?.close(1_000);
+    await upstream?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('batch_waiting_on_lost_results_stays_in_progress: past its window it ends expired, every missing line in the error file', async () => {
+    const input = ['a', 'b', 'c'].map((id) => chatLine(id, 'openai/gpt-4o-mini', `line ${id}`));
+    const file = await client.files.create({ file: await OpenAI.toFile(Buffer.from(input.join('\n') + '\n'), 'input.jsonl'), purpose: 'batch' });
+    const created = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const giveUp = Date.now() + 15_000;
+    let batch = created;
+    while (!['completed', 'failed', 'expired', 'cancelled'].includes(batch.status) && Date.now() < giveUp) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      batch = await client.batches.retrieve(created.id);
+    }
+    assert.equal(batch.status, 'expired');
+    assert.ok(batch.expired_at);
+    assert.deepEqual(batch.request_counts, { total: 3, completed: 0, failed: 0 });
+    assert.ok(batch.error_file_id);
+    const errors = (await (await client.files.content(batch.error_file_id)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as OutputLine);
+    assert.deepEqual(errors.map((l) => l.custom_id).sort(), ['a', 'b', 'c']);
+    assert.ok(errors.every((l) => l.error?.code === 'batch_expired' && l.response === null));
+    assert.equal(upstream.requests.length, 0);
+  });
+});

@@ -1,6 +1,6 @@
 // spillway <command>: start (all-in-one), ingest, worker, results, topics, config.
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '#libs/config/load.ts';
+import { ConfigError, loadConfig, type PortSection } from '#libs/config/load.ts';
 import type { Config } from '#libs/config/schema.ts';
 import { createLogger } from '#libs/telemetry/logger.ts';
 import { closeRuntime, createRuntime } from '#libs/runtime/runtime.ts';
@@ -19,7 +19,8 @@ const commonOptions = {
 interface Command {
   summary: string;
   roles?: Role[];
-  defaultPort?: (config: Config) => number;
+  /** The config section whose port it listens on; PORT sets that one, --port overrides both. */
+  listensOn?: PortSection;
   details: string;
 }
 
@@ -27,12 +28,12 @@ const commands: Record<string, Command> = {
   start: {
     summary: 'run ingest, worker and results in one process on one port',
     roles: ['ingest', 'worker', 'results'],
-    defaultPort: (c) => c.server.port,
+    listensOn: 'server',
     details: 'With no KAFKA_BROKERS and REDIS_URL it runs on the in-memory bus and store (nothing durable).',
   },
-  ingest: { summary: 'run the client-facing API that accepts requests', roles: ['ingest'], defaultPort: (c) => c.server.port, details: 'Serves /v1/chat/completions and /v1/models.' },
-  worker: { summary: 'run a worker that executes requests', roles: ['worker'], defaultPort: (c) => c.worker.port, details: 'Serves only /healthz, /readyz and /metrics.' },
-  results: { summary: 'run the read side: results record and lookup', roles: ['results'], defaultPort: (c) => c.results.port, details: 'Serves GET /v1/requests/{id}.' },
+  ingest: { summary: 'run the client-facing API that accepts requests', roles: ['ingest'], listensOn: 'server', details: 'Serves /v1/chat/completions and /v1/models.' },
+  worker: { summary: 'run a worker that executes requests', roles: ['worker'], listensOn: 'worker', details: 'Serves only /healthz, /readyz and /metrics.' },
+  results: { summary: 'run the read side: results record and lookup', roles: ['results'], listensOn: 'results', details: 'Serves GET /v1/requests/{id}.' },
   topics: { summary: 'create the Kafka topics and exit', details: 'Services create their topics at start-up too; this is for deploy pipelines.' },
   config: { summary: 'validate the configuration and print it with secrets hidden', details: '' },
 };
@@ -46,6 +47,7 @@ ${lines.join('\n')}
 
 Configuration: --config or SPILLWAY_CONFIG names a spillway.yaml; without one, PORT, KAFKA_BROKERS,
 REDIS_URL and provider keys (OPENAI_API_KEY, GROQ_API_KEY, ...) come from the environment.
+PORT is the port of the service the command runs (server.port, worker.port or results.port).
 Run 'spillway <command> --help' for one command.`;
 }
 
@@ -66,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const config = loadConfig({ path: values.config });
+  const config = loadConfig({ path: values.config, portOf: command.listensOn });
   const logger = createLogger();
 
   if (name === 'config') {
@@ -80,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const port = values.port !== undefined ? Number(values.port) : (command.defaultPort?.(config) ?? 8080);
+  const port = values.port !== undefined ? Number(values.port) : config[command.listensOn ?? 'server'].port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: '${values.port}' is not a port number`);
   const gateway = await startGateway({ config, logger, roles: command.roles ?? [], port, host: values.host });
   banner(name, gateway.runtime.embedded, gateway.runtime.registry.mockOnly, config, gateway.port, logger);

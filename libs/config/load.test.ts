@@ -280,6 +280,25 @@ describe('loadConfig: environment overrides', () => {
     assert.equal(loadConfig({ env: { PORT: '3000' } }).server.port, 3000);
   });
 
+  it('port_env_ignored_by_worker_and_results (fixed): PORT sets the port of the service named by portOf', () => {
+    const worker = loadConfig({ path: file(yaml), env: { PORT: '9101' }, portOf: 'worker' });
+    assert.equal(worker.worker.port, 9101);
+    assert.equal(worker.server.port, 9000, 'server.port keeps the file\'s value');
+    const results = loadConfig({ env: { PORT: '9102' }, portOf: 'results' });
+    assert.equal(results.results.port, 9102);
+    assert.equal(results.server.port, 8080);
+    assert.equal(results.worker.port, 8082);
+    assert.equal(loadConfig({ env: { PORT: '9103' }, portOf: 'server' }).server.port, 9103);
+  });
+
+  it('SPILLWAY_MOCK_LATENCY_MS and SPILLWAY_MOCK_TOKENS_PER_SECOND set the automatic mock\'s pacing', () => {
+    assert.deepEqual(loadConfig({ env: {} }).mock, { latencyMs: 0, tokensPerSecond: 0 });
+    assert.deepEqual(loadConfig({ env: { SPILLWAY_MOCK_LATENCY_MS: '200', SPILLWAY_MOCK_TOKENS_PER_SECOND: '50' } }).mock, { latencyMs: 200, tokensPerSecond: 50 });
+    assert.deepEqual(loadConfig({ path: file('mock:\n  latencyMs: 10\n  tokensPerSecond: 5\n'), env: { SPILLWAY_MOCK_LATENCY_MS: '20' } }).mock, { latencyMs: 20, tokensPerSecond: 5 });
+    const err = configError(() => loadConfig({ env: { SPILLWAY_MOCK_TOKENS_PER_SECOND: 'fast' } }));
+    assert.match(err.message, /SPILLWAY_MOCK_TOKENS_PER_SECOND: "fast"/);
+  });
+
   it('PORT that is not a port number fails naming PORT', () => {
     for (const bad of ['abc', '70000', '-1', '80.5']) {
       const err = configError(() => loadConfig({ env: { PORT: bad } }));

@@ -13,7 +13,12 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Values applied over the file, for tests and flags. */
   overrides?: (raw: Record<string, unknown>) => void;
+  /** The section whose `port` PORT sets: that of the one service the command runs (default server). */
+  portOf?: PortSection;
 }
+
+/** The sections with a listening port: ingest and `start` listen on server.port. */
+export type PortSection = 'server' | 'worker' | 'results';
 
 export function loadConfig(opts: LoadOptions = {}): Config & { source: string } {
   const env = opts.env ?? process.env;
@@ -40,7 +45,7 @@ export function loadConfig(opts: LoadOptions = {}): Config & { source: string } 
     raw = interpolate(raw, env, path, []) as Record<string, unknown>;
   }
 
-  applyEnv(raw, env);
+  applyEnv(raw, env, opts.portOf ?? 'server');
   opts.overrides?.(raw);
 
   const result = configSchema.safeParse(raw);
@@ -51,7 +56,7 @@ export function loadConfig(opts: LoadOptions = {}): Config & { source: string } 
   return { ...result.data, source };
 }
 
-function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, portOf: PortSection): void {
   const section = (name: string): Record<string, unknown> => {
     const existing = raw[name];
     if (existing && typeof existing === 'object' && !Array.isArray(existing)) return existing as Record<string, unknown>;
@@ -59,11 +64,13 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
     raw[name] = created;
     return created;
   };
-  if (env.PORT) section('server').port = parsePort(env.PORT, 'PORT');
+  if (env.PORT) section(portOf).port = parsePort(env.PORT, 'PORT');
   if (env.KAFKA_BROKERS) section('kafka').brokers = env.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean);
   if (env.REDIS_URL) section('redis').url = env.REDIS_URL;
   if (env.SPILLWAY_PREFIX) raw.prefix = env.SPILLWAY_PREFIX;
   if (env.SPILLWAY_WEBHOOK_SECRET) section('webhooks').secret = env.SPILLWAY_WEBHOOK_SECRET;
+  if (env.SPILLWAY_MOCK_LATENCY_MS) section('mock').latencyMs = parseNonNegative(env.SPILLWAY_MOCK_LATENCY_MS, 'SPILLWAY_MOCK_LATENCY_MS');
+  if (env.SPILLWAY_MOCK_TOKENS_PER_SECOND) section('mock').tokensPerSecond = parseNonNegative(env.SPILLWAY_MOCK_TOKENS_PER_SECOND, 'SPILLWAY_MOCK_TOKENS_PER_SECOND');
   if (env.SPILLWAY_API_KEYS) section('auth').keys = env.SPILLWAY_API_KEYS.split(',').map((key) => key.trim()).filter(Boolean).map((key) => ({ key }));
   if (raw.providers === undefined || raw.providers === null) {
     const fromEnv = providersFromEnv(env);
@@ -75,6 +82,12 @@ function parsePort(value: string, name: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`${name}: "${value}" is not a port number`);
   return port;
+}
+
+function parseNonNegative(value: string, name: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new ConfigError(`${name}: "${value}" is not a number of 0 or more`);
+  return n;
 }
 
 const envRef = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;

@@ -61,3 +61,8 @@ export const chatChunkSchema = z.looseObject({
   usage: usageSchema.nullish(),
 });
 export type ChatChunk = z.infer<typeof chatChunkSchema>;
+
+/** True when a chunk holds some of the answer (text, tool calls, a finish, …), not just an opening role or nothing. */
+export function carriesAnswer(chunk: ChatChunk): boolean {
+  return chunk.choices.some((c) => Boolean(c.finish_reason) || Object.entries(c.delta).some(([field, value]) => field !== 'role' && value !== undefined && value !== null && value !== ''));
+}

@@ -115,8 +115,16 @@ export function readResult(value: Buffer): ResultEnvelope | undefined {
   }
 }
 
+/**
+ * Who produced a stream's deltas: the provider and model, and how many attempts the request had
+ * started by then. Set on the first delta published for each target, so ingest can name, in the
+ * response headers it holds until that first delta, the target that produced the first token.
+ */
+export const answeringSchema = z.object({ provider: z.string(), model: z.string(), attempts: z.number().int().min(1) });
+export type Answering = z.infer<typeof answeringSchema>;
+
 export const liveEventSchema = z.discriminatedUnion('type', [
-  z.object({ id: z.string(), seq: z.number().int(), type: z.literal('delta'), data: z.record(z.string(), z.unknown()) }),
+  z.object({ id: z.string(), seq: z.number().int(), type: z.literal('delta'), data: z.record(z.string(), z.unknown()), answering: answeringSchema.optional() }),
   z.object({ id: z.string(), seq: z.number().int(), type: z.enum(['done', 'error']), data: resultEnvelopeSchema }),
 ]);
 export type LiveEvent = z.infer<typeof liveEventSchema>;

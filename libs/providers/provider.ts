@@ -10,7 +10,11 @@ export interface CallOptions {
   model: string;
   /** The key routing chose for this call; absent for providers that need none. */
   key?: { id: string; secret: string };
-  /** Connection set-up, time to the response headers, and the longest silence between body chunks. */
+  /**
+   * Connection set-up, time to the response headers, and the longest silence between body chunks.
+   * For a stream the worker passes an idleMs of at least firstByteMs and bounds the wait for the
+   * first token and the silences after it itself (services/worker/stream-clock.ts).
+   */
   timeouts: { connectMs: number; firstByteMs: number; idleMs: number };
 }
 

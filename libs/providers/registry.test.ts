@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { configSchema } from '#libs/config/schema.ts';
 import { ProviderRegistry } from './registry.ts';
 
@@ -31,6 +32,18 @@ describe('ProviderRegistry', () => {
     assert.equal(resolved?.adapter.name, 'mock');
     assert.equal(resolved?.model, 'gpt-4o');
     assert.equal(resolve(r, 'anything-at-all')?.adapter.type, 'mock');
+  });
+
+  it('automatic_mock_pacing_hard_coded_to_zero (fixed): the automatic mock takes its pacing from mock:, still mock only', async (t) => {
+    const r = new ProviderRegistry(configSchema.parse({ mock: { latencyMs: 50 } }));
+    t.after(() => r.close());
+    assert.equal(r.mockOnly, true, 'the start-up banner still says the mock answers');
+    const adapter = r.get('mock');
+    assert.ok(adapter);
+    const started = performance.now();
+    await adapter.complete({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }, { signal: new AbortController().signal, model: 'gpt-4o', timeouts: { connectMs: 1, firstByteMs: 1, idleMs: 1 } });
+    // A lower bound only (Node may fire a timer a millisecond early by the wall clock).
+    assert.ok(performance.now() - started >= 49, 'the configured latency holds the answer back');
   });
 
   it('with providers configured it is not mock only and has no implicit mock', (t) => {

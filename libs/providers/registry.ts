@@ -39,7 +39,7 @@ export class ProviderRegistry {
   constructor(config: Config) {
     const entries = Object.entries(config.providers);
     this.mockOnly = entries.length === 0;
-    if (this.mockOnly) entries.push(['mock', { type: 'mock', models: ['*'], latencyMs: 0, tokensPerSecond: 0 }]);
+    if (this.mockOnly) entries.push(['mock', { type: 'mock', models: ['*'], ...config.mock }]);
     this.adapters = entries.map(([name, provider]) => adapterFor(name, provider));
     const providers: Record<string, ProviderLike> = {};
     for (const [name, provider] of entries) {

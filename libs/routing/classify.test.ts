@@ -100,6 +100,43 @@ describe('classify: context length and content filter on 400', () => {
   });
 });
 
+describe('classify: quota and rate-limit messages on statuses other than 429', () => {
+  const quota: [number, unknown][] = [
+    [403, openAIBody('Quota exceeded for quota metric \'Generate Content API requests per minute\'.', null, 'permission_denied')],
+    [403, openAIBody('Out of call volume quota. Quota will be replenished in 10 seconds.', '403')],
+    [400, openAIBody('You exceeded your current quota, please check your plan and billing details.', 'insufficient_quota', 'insufficient_quota')],
+    [400, openAIBody('Rate limit reached for requests', 'rate_limit_exceeded')],
+    [400, 'Too Many Requests'],
+    [402, openAIBody('Your credit balance is too low: quota exhausted.')],
+    [422, openAIBody('ThrottlingException: Rate exceeded', null, 'ThrottlingException')],
+  ];
+  for (const [code, body] of quota) {
+    it(`quota_message_on_${code}_not_rate_limited: ${JSON.stringify(body).slice(0, 70)}`, () => {
+      assert.equal(classify(status(code, body)), 'rate_limited');
+    });
+  }
+
+  it("OpenAI's insufficient_quota 429 (billing) stays rate_limited: the key cools down and another key or target answers", () => {
+    assert.equal(classify(status(429, openAIBody('You exceeded your current quota, please check your plan and billing details.', 'insufficient_quota', 'insufficient_quota'))), 'rate_limited');
+  });
+
+  it('a context-length or content-filter message still wins on 400', () => {
+    assert.equal(classify(status(400, openAIBody("This model's maximum context length is 8192 tokens", 'context_length_exceeded'))), 'context_length');
+    assert.equal(classify(status(400, openAIBody('Blocked by Responsible AI policy'))), 'content_filter');
+  });
+
+  it('401 stays auth and 5xx keep their class, whatever the message says', () => {
+    assert.equal(classify(status(401, openAIBody('quota exceeded'))), 'auth');
+    assert.equal(classify(status(503, openAIBody('rate limit exceeded'))), 'overloaded');
+    assert.equal(classify(status(500, openAIBody('quota exceeded'))), 'server');
+  });
+
+  it('a 4xx that mentions neither stays what its status says', () => {
+    assert.equal(classify(status(403, openAIBody('The API key does not have access to this model.'))), 'auth');
+    assert.equal(classify(status(400, openAIBody("Invalid value for 'temperature'"))), 'client');
+  });
+});
+
 describe('classify: network and timeout codes', () => {
   for (const code of ['ECONNRESET', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']) {
     it(`${code} is network`, () => {

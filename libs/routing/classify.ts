@@ -26,6 +26,9 @@ const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOU
 
 const contextLengthPattern = /context[_ ]length|maximum context|context window|too many tokens|prompt is too long/i;
 const contentFilterPattern = /content[_ ]filter|content[_ ]policy|safety system|responsible ai/i;
+// Providers also say "quota" or "rate limit" on other statuses (Google and Azure on a 403, some
+// OpenAI-compatible servers on a 400); those are about the key's quota too, not the caller.
+const quotaPattern = /quota|rate[ _-]?limit|too many requests|throttl/i;
 
 export function classify(err: UpstreamError): FailureClass {
   if (err.code === 'ABORT_ERR') return 'cancelled';
@@ -35,6 +38,8 @@ export function classify(err: UpstreamError): FailureClass {
       if (contextLengthPattern.test(text)) return 'context_length';
       if (contentFilterPattern.test(text)) return 'content_filter';
     }
+    // A 401 is the credential whatever its message; a 429 is rate_limited by status already.
+    if (err.status >= 400 && err.status < 500 && err.status !== 401 && quotaPattern.test(text)) return 'rate_limited';
     return byStatus[err.status] ?? (err.status >= 500 ? 'server' : 'client');
   }
   if (err.code && timeoutCodes.has(err.code)) return 'timeout';

@@ -46,9 +46,13 @@ export const defaultRetry: RetryPolicy = {
 export const timeoutsSchema = z.strictObject({
   /** TCP + TLS handshake. */
   connectMs: positiveMs,
-  /** Request sent → response headers (or first SSE byte). Long: reasoning models think before speaking. */
+  /**
+   * Request sent → response headers of a whole answer; for a stream, → its first chunk with some
+   * of the answer (headers and an opening role chunk do not count). Long: reasoning models think
+   * before speaking.
+   */
   firstByteMs: positiveMs,
-  /** Silence allowed between two stream chunks before the stream counts as stalled. */
+  /** Silence allowed between two stream chunks, once the first token came, before the stream counts as stalled. */
   idleMs: positiveMs,
   /** One attempt end to end; the request deadline still caps every attempt. */
   totalMs: positiveMs,
@@ -99,6 +103,7 @@ export const defaultKeyCooldown: KeyCooldownPolicy = { authMs: 5 * 60_000, rateL
 export const midStreamSchema = z.enum(['continue', 'error']);
 export type MidStream = z.infer<typeof midStreamSchema>;
 
+/** Hedging applies to the first attempt of interactive requests only (services/worker/attempts.ts). */
 export const hedgeSchema = z.strictObject({
   /** Start the next target too when the primary has sent no first token this long after the call. */
   afterMs: positiveMs,

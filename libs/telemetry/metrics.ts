@@ -26,7 +26,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   return {
     registry,
     httpRequests: new Counter({ name: 'spillway_http_requests_total', help: 'HTTP requests answered, by route and status', labelNames: ['route', 'status'], registers }),
-    requests: new Counter({ name: 'spillway_requests_total', help: 'Requests completed by a worker, by the provider and model that answered and the outcome', labelNames: ['provider', 'model', 'outcome'], registers }),
+    requests: new Counter({ name: 'spillway_requests_total', help: 'Requests a worker finished, each once, by the provider and model of the last attempt (none when none was made) and the outcome (request-outcome.ts)', labelNames: ['provider', 'model', 'outcome'], registers }),
     attempts: new Counter({ name: 'spillway_upstream_attempts_total', help: 'Upstream attempts, by target and failure class (none for success)', labelNames: ['provider', 'model', 'failure'], registers }),
     upstreamLatency: new Histogram({ name: 'spillway_upstream_latency_seconds', help: 'Upstream call duration until the last byte', labelNames: ['provider', 'model'], buckets: seconds, registers }),
     upstreamTtft: new Histogram({ name: 'spillway_upstream_ttft_seconds', help: 'Upstream time to first token (streams) or first byte', labelNames: ['provider', 'model'], buckets: seconds, registers }),

@@ -29,26 +29,38 @@ export function failureOf(result: ResultEnvelope): OpenAIError {
   return result.error ?? { message: 'The request failed.', type: 'server_error', param: null, code: null };
 }
 
-/** An SSE event; `id:` is the request's sequence number, which `Last-Event-ID` resumes after. */
+/** An SSE event; with `seq`, an `id:` line first: the sequence number `Last-Event-ID` resumes after. */
 const sse = (data: string, seq?: number): string => `${seq === undefined ? '' : `id: ${seq}\n`}data: ${data}\n\n`;
 
 /**
- * OpenAI's shapes: the canonical response as is, `{error}` bodies, `data:` frames and `[DONE]`,
- * each SSE event with the sequence number as its id.
+ * OpenAI's shapes: the canonical response as is, `{error}` bodies, `data:` frames and `[DONE]`.
+ * `eventIds` adds each event's sequence number as its `id:`, which OpenAI's own stream never has.
  */
-export const openAIDialect: Dialect = {
-  answer: (result) => ({ status: result.httpStatus, body: result.status === 'succeeded' ? result.response : errorBody(failureOf(result)) }),
-  error: (_status, error) => errorBody(error),
-  stream: () => ({
-    chunk: (data, seq) => sse(JSON.stringify(data), seq),
-    done: (_result, seq) => sse('[DONE]', seq),
-    error: (_status, error, seq) => sse(JSON.stringify(errorBody(error)), seq),
-    whole: (result, seq) => {
-      const completion = chatCompletionSchema.safeParse(result.response);
-      return completion.success ? sse(JSON.stringify(completionAsChunk(completion.data)), seq) : '';
-    },
-  }),
-};
+function openAI(eventIds: boolean): Dialect {
+  const frame = (data: string, seq?: number): string => sse(data, eventIds ? seq : undefined);
+  return {
+    answer: (result) => ({ status: result.httpStatus, body: result.status === 'succeeded' ? result.response : errorBody(failureOf(result)) }),
+    error: (_status, error) => errorBody(error),
+    stream: () => ({
+      chunk: (data, seq) => frame(JSON.stringify(data), seq),
+      done: (_result, seq) => frame('[DONE]', seq),
+      error: (_status, error, seq) => frame(JSON.stringify(errorBody(error)), seq),
+      whole: (result, seq) => {
+        const completion = chatCompletionSchema.safeParse(result.response);
+        return completion.success ? frame(JSON.stringify(completionAsChunk(completion.data)), seq) : '';
+      },
+    }),
+  };
+}
+
+/** Byte for byte what OpenAI streams: `data: {chunk}\n\n` … `data: [DONE]\n\n`. */
+export const openAIDialect: Dialect = openAI(false);
+
+/**
+ * The same with `id: <seq>` on every event: the resume endpoint's framing (what EventSource
+ * reconnects with), and the POST stream's when the client asks for it (`x-spillway-stream-ids`).
+ */
+export const openAIDialectWithIds: Dialect = openAI(true);
 
 /** A whole completion as the one chunk that carries all of it. */
 function completionAsChunk(completion: ChatCompletion): Record<string, unknown> {

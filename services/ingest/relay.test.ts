@@ -9,12 +9,14 @@ import { openAIDialect } from './dialect.ts';
 import { StreamWaiter } from './relay.ts';
 
 /** Just enough of a ServerResponse to record what a waiter writes. */
-function response(): { res: ServerResponse; body: () => string; ended: () => boolean } {
+function response(): { res: ServerResponse; body: () => string; ended: () => boolean; headers: () => Record<string, string> } {
   let text = '';
   let ended = false;
+  let headers: Record<string, string> = {};
   const res = {
     headersSent: false,
-    writeHead() {
+    writeHead(_status: number, sent: Record<string, string>) {
+      headers = sent;
       res.headersSent = true;
       return res;
     },
@@ -28,10 +30,10 @@ function response(): { res: ServerResponse; body: () => string; ended: () => boo
       return res;
     },
   };
-  return { res: res as unknown as ServerResponse, body: () => text, ended: () => ended };
+  return { res: res as unknown as ServerResponse, body: () => text, ended: () => ended, headers: () => headers };
 }
 
-const delta = (seq: number): LiveEvent => ({ id: 'req_1', seq, type: 'delta', data: { id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content: `t${seq} ` } }] } });
+const delta = (seq: number): Extract<LiveEvent, { type: 'delta' }> => ({ id: 'req_1', seq, type: 'delta', data: { id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content: `t${seq} ` } }] } });
 const result: ResultEnvelope = { v: 1, id: 'req_1', status: 'succeeded', httpStatus: 200, response: { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [] }, attempts: [], acceptedAt: 0, completedAt: 0 };
 const done = (seq: number): LiveEvent => ({ id: 'req_1', seq, type: 'done', data: result });
 const text = (body: string): string => [...body.matchAll(/"content":"([^"]*)"/g)].map((m) => m[1]).join('');
@@ -70,5 +72,18 @@ describe('StreamWaiter', () => {
     assert.match(out.body(), /"code":"stream_interrupted"/);
     assert.ok(!out.body().includes('[DONE]'));
     assert.ok(out.ended());
+  });
+
+  it("names in the stream's headers the target its first delta says answered, and keeps them after a failover", () => {
+    const out = response();
+    const waiter = new StreamWaiter(out.res, 'req_1', openAIDialect, () => undefined, async () => undefined);
+    waiter.onEvent({ ...delta(1), answering: { provider: 'backup', model: 'm', attempts: 2 } });
+    waiter.onEvent({ ...delta(2), answering: { provider: 'third', model: 'n', attempts: 3 } });
+    waiter.onEvent(done(3));
+    const headers = out.headers();
+    assert.equal(headers['x-spillway-provider'], 'backup');
+    assert.equal(headers['x-spillway-model'], 'm');
+    assert.equal(headers['x-spillway-attempts'], '2');
+    assert.equal(headers['x-request-id'], 'req_1');
   });
 });

@@ -1,9 +1,10 @@
 // Delivers a request's live events to the HTTP client that waits for them: one JSON answer for a
 // synchronous request, SSE for a stream, in the shapes of the client's API surface (its dialect).
 // A failure after the first token ends the stream with an explicit error event, never a
-// clean-looking end.
+// clean-looking end. A stream's headers wait for its first event, which names the target that
+// produced the first token; a later mid-stream failover cannot change them.
 import type { ServerResponse } from 'node:http';
-import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
+import type { Answering, LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
 import type { OpenAIError } from '#libs/contracts/openai-error.ts';
 import { failureOf, type Dialect, type StreamWriter } from './dialect.ts';
 
@@ -18,6 +19,11 @@ export function answerHeaders(requestId: string, result: ResultEnvelope): Record
   if (result.provider) headers['x-spillway-provider'] = result.provider;
   if (result.model) headers['x-spillway-model'] = result.model;
   return { ...headers, ...(result.errorHeaders ?? {}) };
+}
+
+/** A stream's headers naming the target that produced its first token (the worker says so on its first delta). */
+export function streamingHeaders(answering: Answering): Record<string, string> {
+  return { 'x-spillway-provider': answering.provider, 'x-spillway-model': answering.model, 'x-spillway-attempts': String(answering.attempts) };
 }
 
 /** Waits for the terminal event of a synchronous request. */
@@ -50,6 +56,8 @@ export class StreamWaiter implements Waiter {
   private readonly catchUp: () => Promise<void>;
   private lastSeq = 0;
   private ended = false;
+  /** Who is answering, as the deltas so far said: the headers name it. */
+  private answering: Answering | undefined;
   /** Deltas that came before the ones ahead of them (a live event can overtake a catch-up). */
   private readonly early = new Map<number, Extract<LiveEvent, { type: 'delta' }>>();
   /** A terminal event that came while deltas before it are still missing. */
@@ -85,7 +93,7 @@ export class StreamWaiter implements Waiter {
 
   private interrupted(terminal: Extract<LiveEvent, { type: 'done' | 'error' }>): void {
     const error: OpenAIError = {
-      message: `Part of this stream was lost in transit. The whole answer is at GET /v1/requests/${this.requestId}; GET /v1/requests/${this.requestId}/stream resumes after the last event id received.`,
+      message: `Part of this stream was lost in transit. The whole answer is at GET /v1/requests/${this.requestId}; GET /v1/requests/${this.requestId}/stream?after=<chunks received> resumes after the last chunk received.`,
       type: 'server_error',
       param: null,
       code: 'stream_interrupted',
@@ -97,6 +105,7 @@ export class StreamWaiter implements Waiter {
 
   private write(event: Extract<LiveEvent, { type: 'delta' }>): void {
     this.lastSeq = event.seq;
+    this.answering = event.answering ?? this.answering;
     const frame = this.writer.chunk(event.data, event.seq);
     if (frame === '') return;
     this.start();
@@ -111,6 +120,7 @@ export class StreamWaiter implements Waiter {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
       'x-request-id': this.requestId,
+      ...(this.answering ? streamingHeaders(this.answering) : {}),
       ...(result ? answerHeaders(this.requestId, result) : {}),
     });
   }

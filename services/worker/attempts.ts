@@ -4,8 +4,8 @@
 // stream that fails after tokens reached the client continues on the next target from where it
 // stopped: the text so far goes to the fallback as the assistant's partial answer.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ChatChunk, ChatCompletion, ChatRequest } from '#libs/contracts/chat.ts';
-import { envelopeVersion, type Attempt, type FailureClass, type RequestEnvelope, type ResultEnvelope } from '#libs/contracts/envelope.ts';
+import { carriesAnswer, type ChatChunk, type ChatCompletion, type ChatRequest } from '#libs/contracts/chat.ts';
+import { envelopeVersion, type Answering, type Attempt, type FailureClass, type RequestEnvelope, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { classify } from '#libs/routing/classify.ts';
 import { decideNext, firstAttempt, hedgeTarget, type AttemptKind, type AttemptRecord, type Decision, type FirstDecision, type RoutingContext } from '#libs/routing/decide.ts';
 import { failureResponse } from '#libs/routing/failure-response.ts';
@@ -18,6 +18,7 @@ import { encodeEmbeddings, type EmbeddingsRequest, type EmbeddingsResponse } fro
 import type { Usage } from '#libs/contracts/chat.ts';
 import type { WorkerContext } from './execute.ts';
 import { HedgeRace, LostRaceError } from './hedge-race.ts';
+import { StreamClock } from './stream-clock.ts';
 import type { StreamRelay } from './stream-relay.ts';
 
 type Step = Exclude<Decision | FirstDecision, { kind: 'fail' }>;
@@ -43,8 +44,10 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
   const routing = (): RoutingContext => ({ chain, providers: view.providers, policy, health: ctx.health.view(), now: Date.now(), deadline: envelope.deadline, random: Math.random });
   const records: AttemptRecord[] = [];
   const attempts: Attempt[] = [];
+  const calls: CallCount = { started: 0 };
   let lastError: UpstreamError | undefined;
   let decision: Decision | FirstDecision = firstAttempt(routing());
+  explainFirst(ctx, log, decision);
 
   for (;;) {
     if (cancelled.aborted) return failedResult(envelope, { kind: 'fail', status: 499, code: 'cancelled', failure: 'cancelled', attemptsSummary: records, skipped: [] }, attempts, lastError);
@@ -65,10 +68,12 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
     ctx.health.claimProbes(step.target.id, keyHealthOf(step), step.probe, policy.breaker, Date.now());
 
     const startedAt = Date.now();
-    const hedge: { afterMs: number } | undefined = step.kind === 'attempt' && policy.hedge ? policy.hedge : undefined;
+    // Only the first attempt of an interactive request hedges: batch work is not latency sensitive,
+    // and a hedge may pay for the same answer twice.
+    const hedge: { afterMs: number } | undefined = step.kind === 'attempt' && envelope.priority === 'interactive' && policy.hedge ? policy.hedge : undefined;
     const settled: Settled[] = hedge
-      ? await hedged(ctx, envelope, step, policy, relay, cancelled, hedge.afterMs, () => ({ ...routing(), attempts: [...records, { target: step.target, keyId: step.keyId, lane: step.lane, kind: 'first', at: Date.now() }] }))
-      : [{ step, outcome: await callOnce(ctx, envelope, step.target, step.keyId, policy, relay, cancelled), startedAt }];
+      ? await hedged(ctx, envelope, step, policy, relay, cancelled, calls, hedge.afterMs, () => ({ ...routing(), attempts: [...records, { target: step.target, keyId: step.keyId, lane: step.lane, kind: 'first', at: Date.now() }] }))
+      : [{ step, outcome: await callOnce(ctx, envelope, step.target, step.keyId, policy, relay, cancelled, calls), startedAt }];
     // Hedge losers are recorded as cancelled attempts; the call that decided goes on below.
     for (const loser of settled.slice(0, -1)) {
       const lost = loser.outcome.ok ? undefined : loser.outcome;
@@ -91,7 +96,6 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
     if (outcome.ok) {
       ctx.health.record(step.target.id, keyHealth, 'success', step.probe, policy.breaker, Date.now());
       ctx.metrics.attempts.inc({ ...labels, failure: 'none' });
-      ctx.metrics.requests.inc({ ...labels, outcome: 'success' });
       if (outcome.usage) {
         ctx.metrics.tokens.inc({ ...labels, kind: 'prompt' }, outcome.usage.prompt_tokens);
         ctx.metrics.tokens.inc({ ...labels, kind: 'completion' }, outcome.usage.completion_tokens);
@@ -139,13 +143,19 @@ function parksInsteadOfWaiting(envelope: RequestEnvelope, step: Extract<Step, { 
   return envelope.priority === 'batch' && step.delayMs >= minParkMs && (step.failure === 'rate_limited' || step.failure === 'overloaded');
 }
 
-/** One call to one target, streaming through the relay or whole. */
+/** Calls started for the request so far, hedges included: the attempt count a stream's first token names. */
+interface CallCount {
+  started: number;
+}
+
+/** A hedged call: it answers only if it wins the race. */
 interface Contender {
   race: HedgeRace;
   id: symbol;
   signal: AbortSignal;
 }
 
+/** One call to one target, streaming through the relay or whole. */
 async function callOnce(
   ctx: WorkerContext,
   envelope: RequestEnvelope,
@@ -154,15 +164,20 @@ async function callOnce(
   policy: ResolvedPolicy,
   relay: StreamRelay | undefined,
   cancelled: AbortSignal,
+  calls: CallCount,
   contender?: Contender,
 ): Promise<Success | Failure> {
+  calls.started++;
   const adapter = ctx.registry.get(target.provider);
   if (!adapter) return failure(new UpstreamError(`no adapter for provider ${target.provider}`, { phase: 'connect' }), 'internal');
   const secret = keyId ? ctx.registry.secret(target.provider, keyId) : undefined;
   const deadline = AbortSignal.timeout(Math.max(1, envelope.deadline - Date.now()));
   const total = AbortSignal.timeout(policy.timeouts.totalMs);
-  const signal = AbortSignal.any(contender ? [deadline, total, cancelled, contender.signal] : [deadline, total, cancelled]);
-  const options = { signal, model: target.model, key: keyId && secret ? { id: keyId, secret } : undefined, timeouts: policy.timeouts };
+  // A stream's wait for its first token, and its silences after, are bounded by the clock.
+  const clock = relay ? new StreamClock(policy.timeouts) : undefined;
+  const signal = AbortSignal.any([deadline, total, cancelled, ...(contender ? [contender.signal] : []), ...(clock ? [clock.signal] : [])]);
+  const timeouts = clock ? { ...policy.timeouts, idleMs: Math.max(policy.timeouts.idleMs, policy.timeouts.firstByteMs) } : policy.timeouts;
+  const options = { signal, model: target.model, key: keyId && secret ? { id: keyId, secret } : undefined, timeouts };
   const labels = { provider: target.provider, model: target.model };
   const startedAt = Date.now();
   try {
@@ -173,7 +188,7 @@ async function callOnce(
       const usage = value.usage ? { prompt_tokens: value.usage.prompt_tokens, completion_tokens: 0, total_tokens: value.usage.total_tokens } : undefined;
       return { ok: true, response: value, usage };
     }
-    if (relay) return await streamOnce(ctx, adapter, continuationBody(envelope.body, relay), options, relay, labels, startedAt, contender);
+    if (relay && clock) return await streamOnce(ctx, adapter, continuationBody(envelope.body, relay), options, relay, clock, { ...labels, calls }, startedAt, contender);
     const { value } = await adapter.complete(envelope.body, options);
     if (contender && !contender.race.claim(contender.id)) throw new LostRaceError();
     ctx.metrics.upstreamTtft.observe(labels, (Date.now() - startedAt) / 1000);
@@ -183,7 +198,10 @@ async function callOnce(
     if (contender?.race.lost(contender.id)) return failure(new UpstreamError(new LostRaceError().message, { phase: 'response', keyId }), 'cancelled');
     if (deadline.aborted) return failure(upstream, 'deadline_exceeded');
     if (total.aborted) return failure(upstream, 'timeout');
+    if (clock?.expired) return failure(new UpstreamError(clock.expired.message, { code: clock.expired.code, phase: clock.expired.phase, keyId }), 'timeout');
     return failure(upstream, classify(upstream));
+  } finally {
+    clock?.stop();
   }
 }
 
@@ -203,33 +221,37 @@ async function streamOnce(
   body: ChatRequest,
   options: Parameters<ProviderAdapter['stream']>[1],
   relay: StreamRelay,
-  labels: { provider: string; model: string },
+  clock: StreamClock,
+  target: { provider: string; model: string; calls: CallCount },
   startedAt: number,
   contender: Contender | undefined,
 ): Promise<Success> {
+  const labels = { provider: target.provider, model: target.model };
   const call = await adapter.stream(body, options);
   let first = true;
+  // Read when a chunk goes out: a hedge started meanwhile counts among the attempts.
+  const answering = (): Answering => ({ provider: target.provider, model: target.model, attempts: target.calls.started });
   // A hedged contender holds its chunks until its first token decides the race.
   let held: ChatChunk[] | undefined = contender ? [] : undefined;
   try {
     for await (const chunk of call.chunks) {
+      clock.chunk(chunk);
       if (first) {
         ctx.metrics.upstreamTtft.observe(labels, (Date.now() - startedAt) / 1000);
         first = false;
       }
       if (held && contender) {
         held.push(chunk);
-        const decisive = chunk.choices.some((c) => Boolean(c.delta.content) || Boolean(c.finish_reason) || Array.isArray(c.delta.tool_calls));
-        if (!decisive) continue;
+        if (!carriesAnswer(chunk)) continue;
         if (!contender.race.claim(contender.id)) throw new LostRaceError();
-        for (const c of held) relay.send(c);
+        for (const c of held) relay.send(c, answering());
         held = undefined;
         continue;
       }
-      relay.send(chunk);
+      relay.send(chunk, answering());
     }
     if (held && contender && !contender.race.claim(contender.id)) throw new LostRaceError();
-    for (const c of held ?? []) relay.send(c);
+    for (const c of held ?? []) relay.send(c, answering());
   } finally {
     await relay.flush();
   }
@@ -254,6 +276,7 @@ async function hedged(
   policy: ResolvedPolicy,
   relay: StreamRelay | undefined,
   cancelled: AbortSignal,
+  calls: CallCount,
   afterMs: number,
   decideInput: () => Parameters<typeof hedgeTarget>[0],
 ): Promise<Settled[]> {
@@ -261,7 +284,7 @@ async function hedged(
   const start = (s: Step): Promise<Settled> => {
     const { id, signal } = race.join();
     const startedAt = Date.now();
-    return callOnce(ctx, envelope, s.target, s.keyId, policy, relay, cancelled, { race, id, signal }).then((outcome) => ({ step: s, outcome, startedAt }));
+    return callOnce(ctx, envelope, s.target, s.keyId, policy, relay, cancelled, calls, { race, id, signal }).then((outcome) => ({ step: s, outcome, startedAt }));
   };
   const primary = start(step);
   const timer = new AbortController();
@@ -314,6 +337,21 @@ function failedResult(envelope: RequestEnvelope, decision: Extract<Decision, { k
     acceptedAt: envelope.acceptedAt,
     completedAt: Date.now(),
   };
+}
+
+/**
+ * Says why a request's first call does not go to its primary (breaker open, keys cooling down),
+ * once per request, and counts a fallback from each target skipped to the one chosen.
+ */
+function explainFirst(ctx: WorkerContext, log: WorkerContext['logger'], decision: FirstDecision): void {
+  if (decision.skipped.length === 0) return;
+  const skipped = decision.skipped.map((s) => `${s.target.id}:${s.why}`);
+  if (decision.kind === 'fail') {
+    log.warn({ skipped, status: decision.status, code: decision.code }, 'no target can be tried; failing at once');
+    return;
+  }
+  for (const s of decision.skipped) ctx.metrics.fallbacks.inc({ from: s.target.id, to: decision.target.id, reason: s.why });
+  log.warn({ to: decision.target.id, skipped }, 'first attempt skips unhealthy targets');
 }
 
 /** Says, once per failover, why it happened; counts retries and fallbacks. */

@@ -2,8 +2,11 @@
 // keeps the stream one stream across attempts: a fallback's chunks carry the first attempt's id,
 // its opening role chunk is dropped, and the text so far is what a continuation resumes from.
 // Chunks are shaped as the client asked: usage only with stream_options.include_usage.
-import { chatChunkSchema, type ChatChunk } from '#libs/contracts/chat.ts';
-import type { ChatEnvelope, LiveEvent } from '#libs/contracts/envelope.ts';
+// The opening role chunk is held until the first chunk with some of the answer, and the first
+// event from each target says which target it is (`answering`): ingest holds a stream's response
+// headers until its first event, so they name the target that produced the first token.
+import { carriesAnswer, chatChunkSchema, type ChatChunk } from '#libs/contracts/chat.ts';
+import type { Answering, ChatEnvelope, LiveEvent } from '#libs/contracts/envelope.ts';
 import { StreamAssembler } from '#libs/providers/stream-assembler.ts';
 import type { Store } from '#libs/store/store.ts';
 
@@ -11,6 +14,10 @@ export class StreamRelay {
   private seq = 0;
   private id: string | undefined;
   private roleSent = false;
+  /** An opening role chunk not published yet: it goes out with the first chunk that answers. */
+  private opening: ChatChunk | undefined;
+  /** The target named by the last `answering` published. */
+  private announced: string | undefined;
   private pending: Promise<void>[] = [];
   private readonly store: Store;
   private readonly envelope: ChatEnvelope;
@@ -33,12 +40,26 @@ export class StreamRelay {
     }
   }
 
-  send(chunk: ChatChunk): void {
+  /** `answering`: the target whose call produced the chunk. */
+  send(chunk: ChatChunk, answering: Answering): void {
     this.id ??= chunk.id;
-    const opening = chunk.choices.length > 0 && chunk.choices.every((c) => c.delta.role !== undefined && !c.delta.content && !c.delta.tool_calls && !c.finish_reason);
-    if (opening && this.roleSent) return;
-    if (opening) this.roleSent = true;
-    const unified: ChatChunk = chunk.id === this.id ? chunk : { ...chunk, id: this.id };
+    const opening = chunk.choices.length > 0 && chunk.choices.every((c) => c.delta.role !== undefined) && !carriesAnswer(chunk);
+    if (opening) {
+      if (!this.roleSent) this.opening ??= chunk;
+      return;
+    }
+    const held = this.opening;
+    this.opening = undefined;
+    if (held) {
+      this.roleSent = true;
+      this.publish(held, answering);
+    }
+    this.publish(chunk, answering);
+  }
+
+  private publish(chunk: ChatChunk, answering: Answering): void {
+    const id = this.id ?? chunk.id;
+    const unified: ChatChunk = chunk.id === id ? chunk : { ...chunk, id };
     this.assembler.add(unified);
     let data: Record<string, unknown> = unified;
     if (!this.includeUsage) {
@@ -46,7 +67,10 @@ export class StreamRelay {
       const { usage: _usage, ...rest } = unified;
       data = rest;
     }
-    const event: LiveEvent = { id: this.envelope.id, seq: ++this.seq, type: 'delta', data };
+    const target = `${answering.provider}/${answering.model}`;
+    const announce = target !== this.announced;
+    this.announced = target;
+    const event: LiveEvent = { id: this.envelope.id, seq: ++this.seq, type: 'delta', data, ...(announce ? { answering } : {}) };
     this.pending.push(this.store.publish(event, { replay: true, replyTo: this.envelope.reply.to }));
   }
 

@@ -84,6 +84,44 @@ for (const mode of modes) {
       });
     });
 
+    /** Asserts that `call` fails with an SDK APIError of `status` in OpenAI's shape, and returns it. */
+    async function sdkError(call: Promise<unknown>, status: number): Promise<InstanceType<typeof OpenAI.APIError>> {
+      let caught: unknown;
+      await assert.rejects(call, (err: unknown) => {
+        caught = err;
+        return true;
+      });
+      assert.ok(caught instanceof OpenAI.APIError, `an APIError, not ${String(caught)}`);
+      assert.equal(caught.status, status);
+      assert.equal(typeof caught.error, 'object', 'the SDK parsed an OpenAI error body');
+      return caught;
+    }
+
+    it('answers a schema violation through the SDK with 400 and the field in error.param', async () => {
+      const outOfRange = await sdkError(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], temperature: 5 }), 400);
+      assert.ok(outOfRange instanceof OpenAI.BadRequestError);
+      assert.equal(outOfRange.param, 'temperature');
+      const empty = await sdkError(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [] }), 400);
+      assert.equal(empty.param, 'messages');
+      // What the SDK's types would not let create() send, its generic post() does.
+      const wrongRole = await sdkError(client.post('/chat/completions', { body: { model: 'gpt-4o-mini', messages: [{ role: 'wizard', content: 'hi' }] } }), 400);
+      assert.equal(wrongRole.param, 'messages[0].role');
+    });
+
+    it('answers a body over the limit through the SDK with 413 request_too_large', async () => {
+      const err = await sdkError(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(70 * 1024) }] }), 413);
+      assert.equal(err.code, 'request_too_large');
+    });
+
+    it('answers an unknown path (404 unknown_url) and a wrong method (405 with Allow) through the SDK', async () => {
+      const unknown = await sdkError(client.get('/nothing-here'), 404);
+      assert.ok(unknown instanceof OpenAI.NotFoundError);
+      assert.equal(unknown.code, 'unknown_url');
+      const wrongMethod = await sdkError(client.get('/chat/completions'), 405);
+      assert.equal(wrongMethod.code, 'method_not_allowed');
+      assert.equal(wrongMethod.headers?.get('allow'), 'POST');
+    });
+
     it('answers a body over the configured limit with 413', async () => {
       const res = await post('/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(70 * 1024) }] }));
       assert.equal(res.status, 413);

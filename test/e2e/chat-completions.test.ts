@@ -80,26 +80,44 @@ for (const { mode, client } of variants) {
       assert.equal(chunks.map((c) => c.choices[0].delta.content ?? '').join(''), 'Echo: no usage');
     });
 
-    it('frames the SSE stream as OpenAI does, each event with an increasing id: to resume from', async () => {
-      const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+    const streamRaw = async (content: string, headers: Record<string, string> = {}): Promise<Response> =>
+      fetch(`${gateway.url}/v1/chat/completions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'openai/gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'raw bytes' }] }),
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ model: 'openai/gpt-4o-mini', stream: true, messages: [{ role: 'user', content }] }),
       });
+
+    it('sse_framing_carried_id_lines_openai_never_sends (fixed): frames the stream byte for byte as OpenAI does, data: lines only', async () => {
+      const res = await streamRaw('raw bytes');
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
       const raw = await res.text();
       const events = raw.split('\n\n');
       assert.equal(events.pop(), '', 'the body ends with a blank line');
-      let lastId = 0;
+      assert.ok(events.length > 2);
+      for (const [i, event] of events.entries()) {
+        const match = /^data: (.*)$/.exec(event);
+        assert.ok(match, `event ${i} is one "data: …" line and nothing else: ${JSON.stringify(event)}`);
+        if (i === events.length - 1) assert.equal(match[1], '[DONE]');
+        else assert.equal(JSON.parse(match[1] ?? '').object, 'chat.completion.chunk');
+      }
+    });
+
+    it('with x-spillway-stream-ids: true, gives every event its sequence number as id:, counting from 1', async () => {
+      const res = await streamRaw('raw bytes with ids', { 'x-spillway-stream-ids': 'true' });
+      assert.equal(res.status, 200);
+      const events = (await res.text()).split('\n\n');
+      assert.equal(events.pop(), '', 'the body ends with a blank line');
       for (const [i, event] of events.entries()) {
         const match = /^id: (\d+)\ndata: (.*)$/.exec(event);
         assert.ok(match, `event ${i} is "id: <n>" then "data: …": ${event}`);
-        assert.ok(Number(match[1]) > lastId, 'ids increase');
-        lastId = Number(match[1]);
+        assert.equal(Number(match[1]), i + 1, 'the n-th event has id n');
         if (i === events.length - 1) assert.equal(match[2], '[DONE]');
         else assert.equal(JSON.parse(match[2] ?? '').object, 'chat.completion.chunk');
       }
+      const bad = await streamRaw('bad header', { 'x-spillway-stream-ids': 'yes' });
+      assert.equal(bad.status, 400);
+      assert.equal(((await bad.json()) as { error: { param: string } }).error.param, 'x-spillway-stream-ids');
     });
 
     it('keeps the result retrievable by request id', async () => {

@@ -3,12 +3,26 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '#test/fakes/openai-upstream.ts';
 import { servicesEnv, uniquePrefix } from '#test/support/gateway.ts';
 import { listeningLine, runSpillway as run, type SpillwayProcess as Run } from '#test/support/spillway-process.ts';
+
+/** `count` distinct loopback ports that were free a moment ago (held together, then released). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => net.createServer().listen(0, '127.0.0.1'));
+  await Promise.all(servers.map((server) => once(server, 'listening')));
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map(async (server) => {
+    server.close();
+    await once(server, 'close');
+  }));
+  return ports;
+}
 
 describe('spillway command', () => {
   it('prints help for every command and exits 0', async () => {
@@ -51,6 +65,33 @@ describe('spillway command', () => {
       const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
       const completion = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'first run' }] });
       assert.equal(completion.choices[0].message.content, 'Mock response: first run');
+    });
+  });
+
+  describe('PORT', () => {
+    const runs: Run[] = [];
+    after(async () => {
+      for (const r of runs) assert.equal(await r.stop(), 0, 'SIGTERM ends the process cleanly');
+    });
+
+    it('port_env_ignored_by_worker_and_results (fixed): PORT is the port of whichever service the command runs', async () => {
+      for (const command of ['worker', 'results', 'ingest']) {
+        const [port = 0] = await freePorts(1);
+        const r = run([command, '--host', '127.0.0.1'], { PORT: String(port) });
+        runs.push(r);
+        const [, listening] = await r.line(listeningLine);
+        assert.equal(Number(listening), port, `spillway ${command} listens on PORT`);
+        assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+      }
+    });
+
+    it('--port still wins over PORT', async () => {
+      const [flag = 0, env = 0] = await freePorts(2);
+      const r = run(['worker', '--port', String(flag), '--host', '127.0.0.1'], { PORT: String(env) });
+      runs.push(r);
+      const [, listening] = await r.line(listeningLine);
+      assert.equal(Number(listening), flag);
+      assert.equal((await fetch(`http://127.0.0.1:${flag}/healthz`)).status, 200);
     });
   });
 

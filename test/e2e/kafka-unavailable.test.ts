@@ -7,6 +7,13 @@ import { servicesEnv, startTestGateway, type TestGateway } from '#test/support/g
 import { startLocalServices, type LocalServices } from '#test/support/local-services.ts';
 import { printLogsOnFailure } from '#test/support/log-lines.ts';
 
+const produceTimeoutMs = 2_000;
+/**
+ * How long the broker-down request may take before it counts as a hang: the produce timeout
+ * ingest waits out, plus a margin for recording the refusal in Redis and a loaded machine.
+ */
+const answerBoundMs = produceTimeoutMs + 10_000;
+
 describe('Kafka unavailable', () => {
   let services: LocalServices;
   let upstream: FakeOpenAI;
@@ -20,7 +27,7 @@ describe('Kafka unavailable', () => {
       kafkaBrokers: services.kafkaBrokers,
       redisUrl: servicesEnv().redisUrl,
       config: {
-        kafka: { produceTimeoutMs: 2_000 },
+        kafka: { produceTimeoutMs },
         providers: { openai: { type: 'openai', baseUrl: upstream.url, keys: [{ key: 'sk-upstream' }], models: ['gpt-4o-mini'] } },
       },
     });
@@ -36,9 +43,10 @@ describe('Kafka unavailable', () => {
 
   // A short deadline, so a request accepted while the worker's consumer is still rejoining the
   // group ends in a 504 the client can retry instead of waiting out the 5-minute default.
-  const ask = (): Promise<Response> =>
+  const ask = (signal?: AbortSignal): Promise<Response> =>
     fetch(`${gateway.url}/v1/chat/completions`, {
       method: 'POST',
+      signal,
       headers: { 'content-type': 'application/json', 'x-spillway-timeout-ms': '15000' },
       body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'are you there' }] }),
     });
@@ -50,7 +58,12 @@ describe('Kafka unavailable', () => {
 
   it('answers 503 with Retry-After, in OpenAI shape, while the broker is down', async () => {
     await services.stop('kafka');
-    const res = await ask();
+    const res = await ask(AbortSignal.timeout(answerBoundMs)).catch((err: unknown) => {
+      if (err instanceof Error && err.name === 'TimeoutError') {
+        throw new Error(`ingest hung: no answer within ${answerBoundMs} ms (kafka.produceTimeoutMs ${produceTimeoutMs} plus a margin) with the broker down`, { cause: err });
+      }
+      throw err;
+    });
     assert.equal(res.status, 503);
     assert.equal(res.headers.get('retry-after'), '1');
     const body = (await res.json()) as { error: { code: string; type: string; message: string } };

@@ -1,7 +1,9 @@
-// Resumable SSE: every event carries `id:` (its sequence number); GET /v1/requests/{id}/stream
-// resumes after Last-Event-ID or ?after=, for a request still running and for a finished one. A
-// client that disconnects does not cancel the generation: the text read before and after the
-// break concatenates to exactly the uninterrupted text.
+// Resumable SSE: GET /v1/requests/{id}/stream resumes after Last-Event-ID or ?after=, for a
+// request still running and for a finished one. The POST stream is OpenAI's bytes (no `id:`)
+// unless the client sends x-spillway-stream-ids: true; either way the n-th chunk is sequence
+// number n, so a client without ids resumes with ?after=<chunks received>. A client that
+// disconnects does not cancel the generation: the text read before and after the break
+// concatenates to exactly the uninterrupted text.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -70,15 +72,15 @@ describe('resumable SSE (kafka)', () => {
     await upstream?.close();
   });
 
-  const startStream = (content: string): Promise<Response> =>
+  const startStream = (content: string, headers: Record<string, string> = {}): Promise<Response> =>
     fetch(`${gateway.url}/v1/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content }], stream: true }),
     });
 
   it('disconnect mid-stream, resume with Last-Event-ID: no gap, no repeat, and the generation was not cancelled', async () => {
-    const first = await startStream('resume me');
+    const first = await startStream('resume me', { 'x-spillway-stream-ids': 'true' });
     const requestId = first.headers.get('x-request-id');
     assert.ok(requestId);
     let before = '';
@@ -107,9 +109,39 @@ describe('resumable SSE (kafka)', () => {
     assert.equal(before + rest, words);
   });
 
+  it('a client without ids (OpenAI framing) resumes with ?after=<chunks received>: no gap, no repeat', async () => {
+    const first = await startStream('resume me by count');
+    const requestId = first.headers.get('x-request-id');
+    assert.ok(requestId);
+    let before = '';
+    let chunks = 0;
+    await readEvents(first, (event) => {
+      assert.equal(event.id, undefined, 'the POST stream carries no id: lines');
+      before += contentOf(event.data);
+      return ++chunks < 10;
+    });
+    assert.ok(before.length > 0 && before.length < words.length, 'the break came mid-stream');
+
+    const resumed = await fetch(`${gateway.url}/v1/requests/${requestId}/stream?after=${chunks}`);
+    assert.equal(resumed.status, 200);
+    let rest = '';
+    let next = chunks + 1;
+    let sawDone = false;
+    await readEvents(resumed, (event) => {
+      assert.equal(event.id, next++, 'the resumed stream goes on from the sequence number after the chunks received');
+      if (event.data === '[DONE]') sawDone = true;
+      rest += contentOf(event.data);
+      return !sawDone;
+    });
+    assert.ok(sawDone);
+    assert.equal(before + rest, words);
+  });
+
   it('replays a finished stream whole, or from ?after=', async () => {
     const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'sk-client', maxRetries: 0 });
-    const { data: stream, response } = await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'finished' }], stream: true }).withResponse();
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'finished' }], stream: true }, { headers: { 'x-spillway-stream-ids': 'true' } })
+      .withResponse();
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     assert.equal(text, words, 'the official SDK reads a stream whose events carry ids');

@@ -101,10 +101,6 @@ describe('every target fails (kafka)', () => {
     assert.deepEqual(attemptSummary(stored.attempts), [{ target: 'primary/m', failure: 'deadline_exceeded' }]);
   });
 
-  // Fails today: undici's request() does not give up a connect in progress when its signal aborts;
-  // it rejects only at the connect timeout. The adapter (libs/providers/openai/adapter.ts send())
-  // relies on that signal for the deadline, so the worker overruns it by up to connectMs and the
-  // client gets the ingest's own fallback 504 a second after the deadline, with no attempts listed.
   it('deadline_ignored_while_connecting: the deadline passes during a connect: 504 at the deadline, the attempt listed', async () => {
     const b0 = backup.requests.length;
     const started = Date.now();

@@ -65,8 +65,6 @@ describe('context-length and content-policy chains (kafka)', () => {
     ]);
   });
 
-  // Fails today: attempts.ts failedResult decides "passed through" by comparing the upstream's code
-  // with the gateway's own code for the class, and OpenAI's code for this is the same string.
   it('context_length_error_rewritten: context_length_exceeded without a context chain is returned as is, with no fallback', async () => {
     const [b0, l0] = [backup.requests.length, large.requests.length];
     small.enqueue({ kind: 'status', status: 400, body: { error: tooLong } });

@@ -94,6 +94,35 @@ for (const mode of modes) {
       ]);
     });
 
+    it('stream_headers_missing_provider: a stream names in its headers the target that produced its first token', async () => {
+      const headersOf = (answer: StreamAnswer): [string | null, string | null, string | null] => [
+        answer.headers.get('x-spillway-provider'),
+        answer.headers.get('x-spillway-model'),
+        answer.headers.get('x-spillway-attempts'),
+      ];
+      const plain = await chatStream(gateway.url, { model: 'continuing', content: 'tell me' });
+      assertOneCleanStream(plain);
+      assert.deepEqual(headersOf(plain), ['primary', 'm', '1']);
+
+      primary.enqueue({ kind: 'status', status: 503 });
+      const failedOver = await chatStream(gateway.url, { model: 'continuing', content: 'tell me' });
+      assertOneCleanStream(failedOver);
+      assert.deepEqual(headersOf(failedOver), ['backup', 'm', '2']);
+
+      // The primary sent its opening role chunk and no token: the headers wait for the first token.
+      primary.enqueue({ kind: 'disconnect', afterChunks: 0 });
+      const openedThenCut = await chatStream(gateway.url, { model: 'continuing', content: 'tell me' });
+      assertOneCleanStream(openedThenCut);
+      assert.deepEqual(headersOf(openedThenCut), ['backup', 'm', '2']);
+
+      // Headers already sent cannot change: a mid-stream failover leaves them naming the first target.
+      primary.enqueue({ kind: 'disconnect', afterChunks: 3 });
+      const continued = await chatStream(gateway.url, { model: 'continuing', content: 'tell me' });
+      assertOneCleanStream(continued);
+      assert.deepEqual(headersOf(continued), ['primary', 'm', '1']);
+      assert.equal((await storedResult(gateway.url, continued.requestId)).provider, 'backup', 'the stored result names the target that finished');
+    });
+
     // The in-band error event carries no status of its own; the adapter records it as a 500.
     it('every target failing before the first token: an HTTP error in OpenAI shape, not a stream', async () => {
       primary.enqueue({ kind: 'status', status: 503 });
@@ -154,11 +183,6 @@ for (const mode of modes) {
       ]);
     });
 
-    // Fails today: a stream counts as "streamed" only once it carried text (attempts.ts records
-    // `streamed: relay.hasText()`), so a tool-call stream cut mid-way is failed over as if nothing
-    // had reached the client; the fallback's answer is appended after the fragments already sent,
-    // and stream-relay.ts drops its opening chunk (role + the tool call's id and name) as a
-    // duplicate. The client reads arguments that are not the intended ones, ending in [DONE].
     it('tool_call_stream_corrupted_on_failover: a tool-call stream cut mid-way ends exact or with an error event', async () => {
       const args = '{"city":"Paris","unit":"celsius","days":3}';
       const toolCall = { toolCalls: [{ name: 'get_weather', arguments: args }] };

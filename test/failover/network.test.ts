@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeOpenAI, type FakeOpenAI } from '#test/fakes/openai-upstream.ts';
 import { startTestGateway, type TestGateway } from '#test/support/gateway.ts';
-import { attemptSummary, chat, storedResult } from '#test/support/chat-exchange.ts';
+import { attemptSummary, chat, chatStream, storedResult } from '#test/support/chat-exchange.ts';
 import { breakerOff, fakeProvider, quickRetry } from '#test/support/fake-provider.ts';
 import { startUnansweredPort, type UnansweredPort } from '#test/support/unanswered-port.ts';
 
@@ -116,10 +116,31 @@ describe('network failures fall back (kafka)', () => {
     assert.ok(slow.latencyMs >= firstByteMs - 5 && slow.latencyMs < 5_000, `the slow attempt took ${slow.latencyMs} ms`);
   });
 
-  // Fails today: an alias's timeouts.connectMs never reaches the call. The adapter's connection pool
-  // is built once with the provider's connectTimeoutMs or the global routing.timeouts.connectMs
-  // (libs/providers/registry.ts, libs/providers/openai/adapter.ts), and CallOptions.timeouts carries
-  // only firstByteMs and idleMs — so this connect waits for the global 4 s, past the deadline.
+  it('stream_first_token_wait_under_idle_timeout: a stream that sends headers and no token within firstByteMs times out, and the fallback answers unseen', async () => {
+    const [p0, b0] = [primary.requests.length, backup.requests.length];
+    // Headers and the opening role chunk, then nothing: idleMs (60 s by default) must not be what ends the wait.
+    primary.enqueue({ kind: 'stall', afterChunks: 0 });
+    const answer = await chatStream(gateway.url, { model: 'slow/m', fallbacks: ['backup/m'], content: 'stalled', headers: { 'x-spillway-timeout-ms': '5000' } });
+    assert.equal(answer.status, 200, JSON.stringify(answer.refusal));
+    assert.deepEqual(answer.errors, []);
+    assert.equal(answer.text, 'Echo: stalled');
+    assert.equal(answer.doneCount, 1);
+    assert.equal(answer.chunks.filter((c) => c.choices.some((choice) => choice.delta.role !== undefined)).length, 1, 'one opening role chunk');
+    assert.equal(answer.headers.get('x-spillway-provider'), 'backup');
+    assert.equal(answer.headers.get('x-spillway-attempts'), '2');
+    assert.equal(primary.requests.length - p0, 1, 'timeouts are not retried in this policy');
+    assert.equal(backup.requests.length - b0, 1);
+    const stored = await storedResult(gateway.url, answer.requestId);
+    assert.deepEqual(attemptSummary(stored.attempts), [
+      { target: 'slow/m', failure: 'timeout' },
+      { target: 'backup/m', status: 200 },
+    ]);
+    const [stalled] = stored.attempts;
+    assert.ok(stalled);
+    assert.match(stalled.message ?? '', /first token/);
+    assert.ok(stalled.latencyMs >= firstByteMs - 5 && stalled.latencyMs < 5_000, `the stalled attempt took ${stalled.latencyMs} ms`);
+  });
+
   it('alias_connect_timeout_ignored: an alias timeouts.connectMs cuts the connect and the fallback answers', async () => {
     const b0 = backup.requests.length;
     const answer = await chat(gateway.url, { model: 'quick-connect', content: 'alias connect timeout', headers: { 'x-spillway-timeout-ms': '2500' } });

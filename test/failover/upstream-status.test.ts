@@ -72,7 +72,7 @@ for (const mode of modes) {
       });
     }
 
-    for (const status of [400, 404, 422]) {
+    for (const status of [400, 404, 409, 413, 415, 422]) {
       it(`${status}: the caller's fault is returned as is, with no retry and no fallback`, async () => {
         const [p0, b0] = [primary.requests.length, backup.requests.length];
         const upstreamError = { message: `The upstream refused this (${status}).`, type: 'invalid_request_error', param: 'messages', code: `refused_${status}` };
@@ -110,6 +110,34 @@ for (const mode of modes) {
       assert.equal(why.to, 'backup/m');
       assert.equal(why.reason, 'retries_exhausted');
       assert.equal(why.failure, 'overloaded');
+    });
+
+    it('requests_total_counts_only_success: every finished request is counted once, by provider, model and outcome', async () => {
+      const before = await scrapeMetrics(gateway.url);
+      /** Sends one request; resolves once its worker logged it finished, which it does after counting it. */
+      const finished = async (content: string, status: number, headers?: Record<string, string>): Promise<void> => {
+        const answer = await chat(gateway.url, { model: 'chat', content, ...(headers ? { headers } : {}) });
+        assert.equal(answer.status, status, JSON.stringify(answer.body));
+        await waitForLog(gateway.logs, { msg: 'request completed', requestId: answer.requestId });
+      };
+      // A success after a failover, a caller fault, every target failing, and a deadline.
+      primary.enqueue({ kind: 'status', status: 503 }, { kind: 'status', status: 503 });
+      await finished('outcome success', 200);
+      primary.enqueue({ kind: 'status', status: 400, body: { error: { message: 'bad', type: 'invalid_request_error', param: null, code: 'bad' } } });
+      await finished('outcome client', 400);
+      primary.enqueue({ kind: 'status', status: 500 }, { kind: 'status', status: 500 });
+      backup.enqueue({ kind: 'status', status: 500 }, { kind: 'status', status: 500 });
+      await finished('outcome exhausted', 502);
+      primary.enqueue({ kind: 'slow-first-byte', ms: 3_000 });
+      await finished('outcome deadline', 504, { 'x-spillway-timeout-ms': '400' });
+
+      const after = await scrapeMetrics(gateway.url);
+      const grew = (labels: Record<string, string>): number => metricValue(after, 'spillway_requests_total', labels) - metricValue(before, 'spillway_requests_total', labels);
+      assert.equal(grew({ provider: 'backup', model: 'm', outcome: 'success' }), 1);
+      assert.equal(grew({ provider: 'primary', model: 'm', outcome: 'client_error' }), 1);
+      assert.equal(grew({ provider: 'backup', model: 'm', outcome: 'exhausted' }), 1);
+      assert.equal(grew({ provider: 'primary', model: 'm', outcome: 'deadline' }), 1);
+      assert.equal(grew({}), 4, 'each request once, however many attempts it took');
     });
   });
 }

@@ -19,13 +19,17 @@ const openAICompatibleSchema = z.object({
   connectTimeoutMs: z.preprocess(fromEnvString, z.number().int().positive().optional()),
 });
 
-const mockSchema = z.object({
-  type: z.literal('mock'),
-  models: z.array(z.string()).default(['*']),
+/** How fast a mock answers: a configured mock provider's, and the automatic one's (`mock:`). */
+const mockPacingSchema = z.object({
   /** Time to the first token. */
   latencyMs: z.preprocess(fromEnvString, z.number().min(0).default(0)),
   /** 0 means every token at once. */
   tokensPerSecond: z.preprocess(fromEnvString, z.number().min(0).default(0)),
+});
+
+const mockSchema = mockPacingSchema.extend({
+  type: z.literal('mock'),
+  models: z.array(z.string()).default(['*']),
   reply: z.string().optional(),
 });
 
@@ -100,7 +104,16 @@ export const configSchema = z.object({
   /** Client keys the API accepts (Authorization: Bearer, x-api-key, or the WebSocket subprotocol); none means open. */
   auth: z
     .object({
-      keys: z.array(z.object({ id: z.string().optional(), key: z.string().min(1, 'key must not be empty') })).default([]),
+      keys: z
+        .array(
+          z.object({
+            id: z.string().optional(),
+            key: z.string().min(1, 'key must not be empty'),
+            /** Whose traffic the key carries: batches get a fair share per tenant. The key's id when unset. */
+            tenant: z.string().min(1).optional(),
+          }),
+        )
+        .default([]),
     })
     .prefault({}),
   idempotency: z
@@ -123,6 +136,13 @@ export const configSchema = z.object({
       /** Past its window plus this, a batch still waiting on results is ended `expired` by the sweeper. */
       expiryGraceSeconds: z.preprocess(fromEnvString, z.number().int().min(0).default(60)),
       sweepIntervalMs: z.preprocess(fromEnvString, z.number().int().positive().default(60_000)),
+      /**
+       * Lines of one tenant's batches queued or running at once. Lines past it wait in their input
+       * file, so another tenant's batch is never queued behind them.
+       */
+      maxInFlightPerTenant: z.preprocess(fromEnvString, z.number().int().positive().default(1000)),
+      /** How often the feeder tops up each tenant's lines; it also runs whenever a line finishes. */
+      feedIntervalMs: z.preprocess(fromEnvString, z.number().int().positive().default(250)),
     })
     .prefault({}),
   /** The WebSocket endpoint (/v1/realtime). */
@@ -145,6 +165,8 @@ export const configSchema = z.object({
   /** Model aliases: weighted targets, fallback chains and their own policy. */
   models: modelsSchema.default({}),
   providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'provider names are lower-case letters, digits, "-" and "_"'), providerSchema).default({}),
+  /** The pacing of the built-in mock that answers every model when no provider is configured. */
+  mock: mockPacingSchema.prefault({}),
   /** Signed delivery of async results to the URL in `x-spillway-webhook-url` (Standard Webhooks). */
   webhooks: z
     .object({

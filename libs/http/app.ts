@@ -3,7 +3,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { GatewayError, errorBody, errorTypeFor } from '#libs/contracts/openai-error.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
-import { presentedKey, type ClientAuth } from './client-auth.ts';
+import { anonymousClient, presentedKey, type Client, type ClientAuth } from './client-auth.ts';
 import type { Metrics } from '#libs/telemetry/metrics.ts';
 
 export interface AppOptions {
@@ -16,6 +16,13 @@ export interface AppOptions {
 }
 
 const openPaths = new Set(['/healthz', '/readyz', '/metrics']);
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who sent the request, by its client key (anonymous when the API is open). */
+    client: Client;
+  }
+}
 
 export function createApp(opts: AppOptions): FastifyInstance {
   const app = Fastify({
@@ -38,11 +45,16 @@ export function createApp(opts: AppOptions): FastifyInstance {
     methodsByUrl.set(route.url, set);
   });
 
+  // Fastify takes no shared object as a decoration's default: each request gets its own value.
+  app.decorateRequest('client', null as unknown as Client);
   app.addHook('onRequest', async (req) => {
+    req.client = anonymousClient;
     if (!opts.auth.enabled || openPaths.has(req.url.split('?')[0] ?? '')) return;
-    if (opts.auth.check(presentedKey(req.headers)) === undefined) {
+    const client = opts.auth.check(presentedKey(req.headers));
+    if (client === undefined) {
       throw new GatewayError(401, 'Incorrect or missing API key. Send a Spillway client key as "Authorization: Bearer <key>" (or "x-api-key: <key>").', { code: 'invalid_api_key', type: 'invalid_request_error' });
     }
+    req.client = client;
   });
 
   app.addHook('onResponse', async (req, reply) => {

@@ -7,28 +7,41 @@ import type { IncomingHttpHeaders } from 'node:http';
 export interface ClientKeyConfig {
   id?: string | undefined;
   key: string;
+  tenant?: string | undefined;
 }
+
+/** Who is calling: the key's id (never the key) and the tenant its traffic counts against. */
+export interface Client {
+  keyId: string;
+  tenant: string;
+}
+
+/** The caller when the API is open (no client keys configured). */
+export const anonymousClient: Client = { keyId: 'anonymous', tenant: 'default' };
 
 /** The subprotocol prefix a browser, which cannot set headers on a WebSocket, sends its key in. */
 export const keySubprotocolPrefix = 'spillway.key.';
 
 export class ClientAuth {
-  private readonly keys: { id: string; digest: Buffer }[];
+  private readonly keys: { client: Client; digest: Buffer }[];
 
   constructor(keys: readonly ClientKeyConfig[]) {
-    this.keys = keys.map((k, i) => ({ id: k.id ?? `key-${i + 1}`, digest: digest(k.key) }));
+    this.keys = keys.map((k, i) => {
+      const keyId = k.id ?? `key-${i + 1}`;
+      return { client: { keyId, tenant: k.tenant ?? keyId }, digest: digest(k.key) };
+    });
   }
 
   get enabled(): boolean {
     return this.keys.length > 0;
   }
 
-  /** The id of the key, or undefined when it is not one of ours. Always true-ish when auth is off. */
-  check(key: string | undefined): string | undefined {
-    if (!this.enabled) return 'anonymous';
+  /** The client the key belongs to, or undefined when it is not one of ours. Anonymous when auth is off. */
+  check(key: string | undefined): Client | undefined {
+    if (!this.enabled) return anonymousClient;
     if (!key) return undefined;
     const candidate = digest(key);
-    return this.keys.find((k) => timingSafeEqual(k.digest, candidate))?.id;
+    return this.keys.find((k) => timingSafeEqual(k.digest, candidate))?.client;
   }
 }
 

@@ -65,7 +65,7 @@ export class DirectoryStorage implements FileStorage {
     return this.readMeta(this.metaPath(id));
   }
 
-  async get(id: string): Promise<{ file: StoredFile; content: Readable } | undefined> {
+  async get(id: string, start = 0): Promise<{ file: StoredFile; content: Readable } | undefined> {
     if (!isFileId(id)) return undefined;
     // Open the bytes before reading the metadata: an open file survives a delete, and a file
     // whose metadata is gone counts as deleted.
@@ -82,7 +82,7 @@ export class DirectoryStorage implements FileStorage {
       await handle.close();
       return undefined;
     }
-    return { file, content: handle.createReadStream() };
+    return { file, content: handle.createReadStream({ start }) };
   }
 
   async delete(id: string): Promise<boolean> {

@@ -47,8 +47,11 @@ export interface FileStorage {
   /** put in two steps, for callers that learn the file's name or purpose only after its bytes. */
   stage(content: AsyncIterable<Uint8Array>): Promise<StagedFile>;
   stat(id: string): Promise<StoredFile | undefined>;
-  /** The file and its bytes; the stream stays readable even if the file is deleted meanwhile. */
-  get(id: string): Promise<{ file: StoredFile; content: Readable } | undefined>;
+  /**
+   * The file and its bytes (from byte `start`, 0 by default); the stream stays readable even if
+   * the file is deleted meanwhile.
+   */
+  get(id: string, start?: number): Promise<{ file: StoredFile; content: Readable } | undefined>;
   /** False when there was no such file. */
   delete(id: string): Promise<boolean>;
   list(query: ListQuery): Promise<ListPage>;

@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
 import type { Batch, BatchLineOutcome, BatchStatus } from '#libs/contracts/batch.ts';
+import { feedStart, type BatchFeed, type BatchOwner, type FeedPosition } from './store.ts';
 import type { BatchPage, BeginOutcome, HealthUpdate, IdempotencyBinding, PublishOptions, RequestState, Store, StoreOptions } from './store.ts';
 
 interface Expiring<T> {
@@ -19,7 +20,11 @@ export class MemoryStore implements Store {
   private readonly health = new Map<string, HealthUpdate>();
   private readonly cancelled = new Map<string, Expiring<true>>();
   /** In creation order; batches stay until the process ends. */
-  private readonly batches = new Map<string, { batch: Batch; counts: Record<BatchLineOutcome['kind'], number>; seen: Set<string>; output: string[]; errors: string[] }>();
+  private readonly batches = new Map<
+    string,
+    { batch: Batch; owner: BatchOwner; counts: Record<BatchLineOutcome['kind'], number>; seen: Set<string>; output: string[]; errors: string[]; feed: FeedPosition | undefined }
+  >();
+  private readonly batchNotices = new Set<string>();
   private readonly live = new EventEmitter();
   private readonly opts: StoreOptions;
   private readonly sweeper: NodeJS.Timeout;
@@ -84,14 +89,15 @@ export class MemoryStore implements Store {
     return fresh(this.states, id);
   }
 
-  async begin(id: string, owner: string, leaseMs: number): Promise<BeginOutcome> {
+  async begin(id: string, owner: string, leaseMs: number, batchId?: string): Promise<BeginOutcome> {
     const result = fresh(this.results, id);
-    if (result) return { result, claimed: false };
+    if (result) return { result, claimed: false, cancelled: false };
+    const cancelled = fresh(this.cancelled, id) === true || (batchId !== undefined && fresh(this.cancelled, batchId) === true);
     const previous = fresh(this.states, id);
-    if (fresh(this.claims, id) !== undefined) return { claimed: false, previous };
+    if (fresh(this.claims, id) !== undefined) return { claimed: false, previous, cancelled };
     this.claims.set(id, { value: owner, expiresAt: Date.now() + leaseMs });
     await this.setState(id, 'running');
-    return { claimed: true, previous };
+    return { claimed: true, previous, cancelled };
   }
 
   async refuse(result: ResultEnvelope): Promise<boolean> {
@@ -101,7 +107,8 @@ export class MemoryStore implements Store {
   }
 
   async renewClaim(id: string, owner: string, leaseMs: number): Promise<boolean> {
-    if (fresh(this.claims, id) !== owner) return false;
+    const holder = fresh(this.claims, id);
+    if (holder !== undefined && holder !== owner) return false;
     this.claims.set(id, { value: owner, expiresAt: Date.now() + leaseMs });
     return true;
   }
@@ -153,10 +160,6 @@ export class MemoryStore implements Store {
     this.live.emit('cancel\u0000', id);
   }
 
-  async isCancelled(id: string): Promise<boolean> {
-    return fresh(this.cancelled, id) === true;
-  }
-
   async subscribeCancels(onCancel: (id: string) => void): Promise<() => Promise<void>> {
     this.live.on('cancel\u0000', onCancel);
     return async () => {
@@ -164,8 +167,36 @@ export class MemoryStore implements Store {
     };
   }
 
-  async createBatch(batch: Batch): Promise<void> {
-    this.batches.set(batch.id, { batch, counts: { completed: 0, failed: 0, cancelled: 0, expired: 0 }, seen: new Set(), output: [], errors: [] });
+  async createBatch(batch: Batch, owner: BatchOwner): Promise<void> {
+    const feed = batch.status === 'in_progress' ? feedStart : undefined;
+    this.batches.set(batch.id, { batch, owner, counts: { completed: 0, failed: 0, cancelled: 0, expired: 0 }, seen: new Set(), output: [], errors: [], feed });
+  }
+
+  async batchOwner(id: string): Promise<BatchOwner | undefined> {
+    return this.batches.get(id)?.owner;
+  }
+
+  async feedingBatches(): Promise<BatchFeed[]> {
+    const feeds: BatchFeed[] = [];
+    for (const [id, entry] of this.batches) {
+      const batch = await this.getBatch(id);
+      if (entry.feed && batch) feeds.push({ ...entry.feed, batch, tenant: entry.owner.tenant, recorded: entry.seen.size });
+    }
+    return feeds;
+  }
+
+  async advanceFeed(id: string, position: FeedPosition, done: boolean): Promise<void> {
+    const entry = this.batches.get(id);
+    if (entry) entry.feed = done ? undefined : position;
+  }
+
+  async markBatchNotice(id: string, pending: boolean): Promise<void> {
+    if (pending) this.batchNotices.add(id);
+    else this.batchNotices.delete(id);
+  }
+
+  async pendingBatchNotices(): Promise<string[]> {
+    return [...this.batchNotices];
   }
 
   async getBatch(id: string): Promise<Batch | undefined> {

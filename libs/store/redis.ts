@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { liveEventSchema, resultEnvelopeSchema, type LiveEvent, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { batchSchema, type Batch, type BatchLineOutcome, type BatchStatus } from '#libs/contracts/batch.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
-import { StoreUnavailableError, healthUpdateSchema, type BatchPage, type BeginOutcome, idempotencyBindingSchema, storeKeys, type HealthUpdate, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
+import { StoreUnavailableError, batchOwnerSchema, feedPositionSchema, feedStart, type BatchFeed, type BatchOwner, type FeedPosition, healthUpdateSchema, type BatchPage, type BeginOutcome, idempotencyBindingSchema, storeKeys, type HealthUpdate, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
 
 const replayMaxLen = 10_000;
 const followTimeoutMs = 2_000;
@@ -16,16 +16,18 @@ interface Follower {
   onResync: (() => void) | undefined;
 }
 
-// KEYS: result, claim, state. ARGV: owner, lease ms, state ttl s. Returns {result or '', 1|0, previous state or ''}.
+// KEYS: result, claim, state, the request's and its batch's cancel marks. ARGV: owner, lease ms,
+// state ttl s. Returns {result or '', 1|0 claimed, previous state or '', 1|0 cancelled}.
 const beginScript = lua(`
 local result = redis.call('GET', KEYS[1])
-if result then return {result, 0, ''} end
+if result then return {result, 0, '', 0} end
+local cancelled = redis.call('EXISTS', KEYS[4], KEYS[5]) > 0 and 1 or 0
 local previous = redis.call('GET', KEYS[3]) or ''
 if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then
   redis.call('SET', KEYS[3], 'running', 'EX', ARGV[3])
-  return {'', 1, previous}
+  return {'', 1, previous, cancelled}
 end
-return {'', 0, previous}`);
+return {'', 0, previous, cancelled}`);
 
 // KEYS: result, claim, state. ARGV: result, ttl s. Stores the result unless a worker has begun.
 const refuseScript = lua(`
@@ -224,10 +226,11 @@ export class RedisStore implements Store {
     return raw === 'accepted' || raw === 'running' ? raw : undefined;
   }
 
-  async begin(id: string, owner: string, leaseMs: number): Promise<BeginOutcome> {
-    const reply = await this.script(beginScript, [this.keys.result(id), this.keys.claim(id), this.keys.state(id)], [owner, String(leaseMs), String(this.opts.resultTtlSeconds)]);
-    const [result, claimed, previous] = Array.isArray(reply) ? reply : [];
-    const outcome: BeginOutcome = { claimed: claimed === 1 };
+  async begin(id: string, owner: string, leaseMs: number, batchId?: string): Promise<BeginOutcome> {
+    const keys = [this.keys.result(id), this.keys.claim(id), this.keys.state(id), this.keys.cancelled(id), this.keys.cancelled(batchId ?? id)];
+    const reply = await this.script(beginScript, keys, [owner, String(leaseMs), String(this.opts.resultTtlSeconds)]);
+    const [result, claimed, previous, cancelled] = Array.isArray(reply) ? reply : [];
+    const outcome: BeginOutcome = { claimed: claimed === 1, cancelled: cancelled === 1 };
     if (typeof result === 'string' && result !== '') outcome.result = resultEnvelopeSchema.parse(JSON.parse(result));
     if (previous === 'accepted' || previous === 'running') outcome.previous = previous;
     return outcome;
@@ -319,10 +322,6 @@ export class RedisStore implements Store {
     await execOrThrow(pipeline);
   }
 
-  async isCancelled(id: string): Promise<boolean> {
-    return (await this.client.exists(this.keys.cancelled(id))) === 1;
-  }
-
   async subscribeCancels(onCancel: (id: string) => void): Promise<() => Promise<void>> {
     const sub = this.subscriberConnection();
     const channel = this.keys.cancelChannel;
@@ -337,12 +336,54 @@ export class RedisStore implements Store {
     };
   }
 
-  async createBatch(batch: Batch): Promise<void> {
+  async createBatch(batch: Batch, owner: BatchOwner): Promise<void> {
     const transaction = this.client.multi();
-    transaction.hset(this.keys.batch(batch.id), 'status', batch.status, 'object', JSON.stringify(batch));
+    transaction.hset(this.keys.batch(batch.id), 'status', batch.status, 'object', JSON.stringify(batch), 'owner', JSON.stringify(owner));
     // Ids are time-ordered, so within one second the member order is the creation order.
     transaction.zadd(this.keys.batches, batch.created_at, batch.id);
+    if (batch.status === 'in_progress') {
+      transaction.hset(this.keys.batch(batch.id), 'feed', JSON.stringify(feedStart));
+      transaction.zadd(this.keys.batchesFeeding, batch.created_at, batch.id);
+    }
     await execOrThrow(transaction);
+  }
+
+  async batchOwner(id: string): Promise<BatchOwner | undefined> {
+    const raw = await this.client.hget(this.keys.batch(id), 'owner');
+    return raw === null ? undefined : batchOwnerSchema.parse(JSON.parse(raw));
+  }
+
+  async feedingBatches(): Promise<BatchFeed[]> {
+    const ids = await this.client.zrange(this.keys.batchesFeeding, 0, -1);
+    const feeds = await Promise.all(
+      ids.map(async (id): Promise<BatchFeed | undefined> => {
+        const [batch, fields, recorded] = await Promise.all([this.getBatch(id), this.client.hmget(this.keys.batch(id), 'owner', 'feed'), this.client.scard(this.keys.batchSeen(id))]);
+        const [owner, feed] = fields;
+        if (!batch || owner === null || feed === null) return undefined;
+        return { ...feedPositionSchema.parse(JSON.parse(feed)), batch, tenant: batchOwnerSchema.parse(JSON.parse(owner)).tenant, recorded };
+      }),
+    );
+    return feeds.filter((f): f is BatchFeed => f !== undefined);
+  }
+
+  async advanceFeed(id: string, position: FeedPosition, done: boolean): Promise<void> {
+    const transaction = this.client.multi();
+    if (done) {
+      transaction.hdel(this.keys.batch(id), 'feed');
+      transaction.zrem(this.keys.batchesFeeding, id);
+    } else {
+      transaction.hset(this.keys.batch(id), 'feed', JSON.stringify(position));
+    }
+    await execOrThrow(transaction);
+  }
+
+  async markBatchNotice(id: string, pending: boolean): Promise<void> {
+    if (pending) await this.client.sadd(this.keys.batchNotices, id);
+    else await this.client.srem(this.keys.batchNotices, id);
+  }
+
+  async pendingBatchNotices(): Promise<string[]> {
+    return this.client.smembers(this.keys.batchNotices);
   }
 
   async getBatch(id: string): Promise<Batch | undefined> {

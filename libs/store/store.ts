@@ -2,7 +2,7 @@
 // claims and idempotency keys. Redis in production, in-memory in the embedded default. Kafka
 // stays the record; everything here can be rebuilt or expires.
 import { z } from 'zod';
-import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
+import { webhookSchema, type LiveEvent, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import type { Batch, BatchLineOutcome, BatchStatus } from '#libs/contracts/batch.ts';
 
 export type RequestState = 'accepted' | 'running';
@@ -11,6 +11,8 @@ export interface BeginOutcome {
   result?: ResultEnvelope;
   claimed: boolean;
   previous?: RequestState;
+  /** Its client, or its batch, asked for it to be cancelled. */
+  cancelled: boolean;
 }
 
 export interface PublishOptions {
@@ -60,9 +62,10 @@ export interface Store {
   /**
    * A worker taking a request, in one step: its stored result if it was answered already;
    * otherwise the execution lease (and the 'running' mark) when no live owner holds it, and the
-   * state before — 'running' then means an earlier execution died on it.
+   * state before — 'running' then means an earlier execution died on it; and whether it (or
+   * the batch `batchId`) was cancelled.
    */
-  begin(id: string, owner: string, leaseMs: number): Promise<BeginOutcome>;
+  begin(id: string, owner: string, leaseMs: number, batchId?: string): Promise<BeginOutcome>;
   /**
    * Records the answer of a request ingest could not get accepted, so a copy of it that reaches
    * Kafka late is answered with that instead of running. False when a worker has begun it
@@ -90,14 +93,25 @@ export interface Store {
 
   /** Asks for a request to be cancelled: marked, so a worker that has not begun it does not, and announced to the workers. */
   cancel(id: string): Promise<void>;
-  isCancelled(id: string): Promise<boolean>;
   /** Every cancellation asked for from now on, by request id. */
   subscribeCancels(onCancel: (id: string) => void): Promise<() => Promise<void>>;
 
-  /** Stores a new batch (POST /v1/batches) and adds it to the newest-first index. */
-  createBatch(batch: Batch): Promise<void>;
+  /**
+   * Stores a new batch (POST /v1/batches) and adds it to the newest-first index. A batch that
+   * starts in_progress is also feeding: its lines wait in its input file for the feeder.
+   */
+  createBatch(batch: Batch, owner: BatchOwner): Promise<void>;
   /** The batch object, with its request_counts as recorded so far. */
   getBatch(id: string): Promise<Batch | undefined>;
+  batchOwner(id: string): Promise<BatchOwner | undefined>;
+  /** Every batch whose lines are not all given to Kafka yet, oldest first. */
+  feedingBatches(): Promise<BatchFeed[]>;
+  /** Moves a batch's feed on; `done` when no line is left to give (it stops feeding). */
+  advanceFeed(id: string, position: FeedPosition, done: boolean): Promise<void>;
+  /** Marks (or clears) a finished batch whose webhook is still to be delivered. */
+  markBatchNotice(id: string, pending: boolean): Promise<void>;
+  /** The finished batches whose webhook is still to be delivered. */
+  pendingBatchNotices(): Promise<string[]>;
   /**
    * Replaces the batch object if its status is still `expected`; false otherwise. Every change
    * to a batch changes its status, so this is a compare-and-set on the whole object.
@@ -123,6 +137,35 @@ export interface Store {
 }
 
 export type BatchPage = { batches: Batch[]; hasMore: boolean } | { unknownCursor: true };
+
+/** Who a batch belongs to, kept beside it (OpenAI's batch object has no place for it). */
+export const batchOwnerSchema = z.object({
+  /** Its lines get a fair share of the workers against other tenants' batches. */
+  tenant: z.string(),
+  /** Told when the batch ends. */
+  webhook: webhookSchema.optional(),
+});
+export type BatchOwner = z.infer<typeof batchOwnerSchema>;
+
+/** How far a batch's feeder is through its input file. */
+export const feedPositionSchema = z.object({
+  /** Requests given to Kafka (or settled without it) so far. */
+  fed: z.number().int().nonnegative(),
+  /** Input lines read so far, blank ones included: the next line's number is line + 1. */
+  line: z.number().int().nonnegative(),
+  /** The byte in the input file where the next line starts. */
+  offset: z.number().int().nonnegative(),
+});
+export type FeedPosition = z.infer<typeof feedPositionSchema>;
+
+export const feedStart: FeedPosition = { fed: 0, line: 0, offset: 0 };
+
+export interface BatchFeed extends FeedPosition {
+  batch: Batch;
+  tenant: string;
+  /** Lines whose outcome is recorded: fed minus this are queued or running. */
+  recorded: number;
+}
 
 /** One piece of shared provider health: a target's or a key's breaker, or a key's cooldown. */
 export const healthUpdateSchema = z.object({
@@ -159,6 +202,8 @@ export function storeKeys(prefix: string): {
   batchOutput: (id: string) => string;
   batchErrors: (id: string) => string;
   batches: string;
+  batchesFeeding: string;
+  batchNotices: string;
 } {
   return {
     result: (id) => `${prefix}:result:${id}`,
@@ -178,5 +223,7 @@ export function storeKeys(prefix: string): {
     batchOutput: (id) => `${prefix}:batch:${id}:output`,
     batchErrors: (id) => `${prefix}:batch:${id}:errors`,
     batches: `${prefix}:batches`,
+    batchesFeeding: `${prefix}:batches:feeding`,
+    batchNotices: `${prefix}:batches:notices`,
   };
 }

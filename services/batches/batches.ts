@@ -1,23 +1,21 @@
 // The OpenAI Batch API (/v1/batches): create a batch from an uploaded input file, retrieve,
 // list and cancel. Creating checks every line first (any bad line fails the whole batch, as
-// OpenAI does), then produces one request envelope per line to the batch topic. The batch's
-// progress and its output files are recorded from the results topic (progress.ts).
+// OpenAI does); its lines then wait in the input file, and the feeder (feeder.ts) gives them to
+// the batch topic a fair share at a time. The batch's progress and its output files are
+// recorded from the results topic (progress.ts).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { text } from 'node:stream/consumers';
 import { z } from 'zod';
-import { batchEndpoints, type Batch, type BatchError } from '#libs/contracts/batch.ts';
-import { envelopeVersion, type RequestEnvelope } from '#libs/contracts/envelope.ts';
+import { batchEndpoints, type Batch } from '#libs/contracts/batch.ts';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
 import { newRequestId } from '#libs/contracts/request-id.ts';
 import type { FileStorage } from '#libs/storage/storage.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
 import { maxBatchLines } from '#services/files/upload.ts';
 import { parseOrThrow } from '#services/ingest/validate.ts';
-import { checkInputFile } from './input-lines.ts';
+import { checkInputFile, inputLines, routeProblemFor } from './input-lines.ts';
+import { feedStart } from '#libs/store/store.ts';
+import { webhookOf } from '#services/ingest/webhook-header.ts';
 import { transitionBatch } from './transition.ts';
-
-/** Envelopes per produce call: big enough to be quick, small enough for one Kafka request. */
-const produceChunk = 500;
 
 const createSchema = z.object({
   input_file_id: z.string().min(1),
@@ -35,13 +33,6 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
   const { store, registry, logger } = runtime;
   const log = logger.child({ service: 'batches' });
 
-  function routeProblem(body: { model: string; fallbacks?: string[] | undefined }): string | undefined {
-    const chain = registry.chain({ model: body.model, fallbacks: body.fallbacks, noFallback: false });
-    if (chain.main.length === 0) return `The model \`${body.model}\` does not exist or no configured provider serves it.`;
-    const unknown = (body.fallbacks ?? []).find((name) => chain.unresolved.includes(name));
-    return unknown === undefined ? undefined : `No alias or configured provider serves the fallback \`${unknown}\`.`;
-  }
-
   async function create(req: FastifyRequest) {
     const params = parseOrThrow(createSchema, req.body);
     const found = await storage.get(params.input_file_id);
@@ -54,7 +45,8 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
     const id = `batch_${newRequestId(now).slice(4)}`;
     const createdAt = Math.floor(now / 1000);
     const deadline = now + runtime.config.batches.windowSeconds * 1000;
-    const { requests, errors } = checkInputFile(await text(found.content), params.endpoint, routeProblem, maxBatchLines);
+    const owner = { tenant: req.client.tenant, webhook: webhookOf(req, true, runtime.config.webhooks.secret) };
+    const { requests, errors } = await checkInputFile(inputLines(found.content, feedStart), params.endpoint, routeProblemFor(registry), maxBatchLines).finally(() => found.content.destroy());
     const base: Batch = {
       id,
       object: 'batch',
@@ -74,51 +66,18 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
       expired_at: null,
       cancelling_at: null,
       cancelled_at: null,
-      request_counts: { total: requests.length, completed: 0, failed: 0 },
+      request_counts: { total: requests, completed: 0, failed: 0 },
       metadata: params.metadata ?? null,
     };
     if (errors.length > 0) {
       const failed: Batch = { ...base, status: 'failed', in_progress_at: null, failed_at: createdAt, errors: { object: 'list', data: errors }, request_counts: { total: 0, completed: 0, failed: 0 } };
-      await store.createBatch(failed);
+      await store.createBatch(failed, owner);
       log.info({ batchId: id, errors: errors.length, firstLine: errors[0].line }, 'batch input file refused');
       return failed;
     }
-    // Stored before any request is produced, so the first result always finds its batch.
-    await store.createBatch(base);
-    const envelopes: RequestEnvelope[] = requests.map(
-      (line) =>
-        ({
-          v: envelopeVersion,
-          id: newRequestId(now),
-          tenant: 'default',
-          ...line.request,
-          route: { model: line.request.body.model, fallbacks: line.request.body.fallbacks ?? [], noFallback: false },
-          reply: { mode: 'async' },
-          acceptedAt: now,
-          deadline,
-          priority: 'batch',
-          batch: { id, customId: line.customId },
-          // Pick<> of the union loses the pairing of operation and body that the line keeps.
-        }) as RequestEnvelope,
-    );
-    try {
-      for (let i = 0; i < envelopes.length; i += produceChunk) {
-        await runtime.bus.produce(
-          runtime.topics.batch,
-          envelopes.slice(i, i + produceChunk).map((envelope) => ({
-            key: envelope.id,
-            value: JSON.stringify(envelope),
-            headers: { 'spillway-request-id': envelope.id, 'spillway-deadline': String(envelope.deadline) },
-          })),
-        );
-      }
-    } catch (err) {
-      // Requests already produced run, but their batch, failed, records nothing more.
-      log.error({ batchId: id, err: (err as Error).message }, 'batch requests not accepted: Kafka unavailable');
-      const error: BatchError = { code: 'bus_unavailable', message: 'The gateway could not queue the batch: its message bus is unavailable. Create the batch again.', line: null, param: null };
-      return (await transitionBatch(store, id, ['in_progress'], (b) => ({ ...b, status: 'failed', failed_at: Math.floor(Date.now() / 1000), errors: { object: 'list', data: [error] } }))) ?? (await retrieveOrThrow(id));
-    }
-    log.info({ batchId: id, requests: envelopes.length, endpoint: params.endpoint }, 'batch accepted');
+    // The lines stay in the input file; the feeder (feeder.ts) gives them to Kafka a share at a time.
+    await store.createBatch(base, owner);
+    log.info({ batchId: id, requests, endpoint: params.endpoint, tenant: owner.tenant }, 'batch accepted');
     return base;
   }
 

@@ -6,6 +6,7 @@ import { embeddingsRequestSchema } from '#libs/contracts/embeddings.ts';
 import type { BatchEndpoint, BatchError } from '#libs/contracts/batch.ts';
 import type { RequestEnvelope } from '#libs/contracts/envelope.ts';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
+import type { ProviderRegistry } from '#libs/providers/registry.ts';
 import { parseOrThrow } from '#services/ingest/validate.ts';
 
 export interface BatchRequestLine {
@@ -16,30 +17,78 @@ export interface BatchRequestLine {
 /** Stops collecting past this many errors: the first ones say enough. */
 export const maxReportedErrors = 100;
 
+/** Why a body's model cannot be routed by this registry, or undefined when it can. */
+export function routeProblemFor(registry: ProviderRegistry): (body: { model: string; fallbacks?: string[] | undefined }) => string | undefined {
+  return (body) => {
+    const chain = registry.chain({ model: body.model, fallbacks: body.fallbacks, noFallback: false });
+    if (chain.main.length === 0) return `The model \`${body.model}\` does not exist or no configured provider serves it.`;
+    const unknown = (body.fallbacks ?? []).find((name) => chain.unresolved.includes(name));
+    return unknown === undefined ? undefined : `No alias or configured provider serves the fallback \`${unknown}\`.`;
+  };
+}
+
+/** One non-blank line of an input file. */
+export interface InputLine {
+  /** 1-based, blank lines counted. */
+  number: number;
+  text: string;
+  /** The byte just past it and its line break: where the next line starts. */
+  end: number;
+}
+
 /**
- * The requests of the file, or every problem found (1-based line numbers, counting blank lines).
- * `routeProblem` says why a body's model cannot be routed, or undefined when it can.
+ * The non-blank lines of a file's bytes, read from `from` (a line start: the lines before it and
+ * its byte offset), without holding more than one chunk and one line in memory.
  */
-export function checkInputFile(
-  text: string,
+export async function* inputLines(content: AsyncIterable<Buffer>, from: { line: number; offset: number }): AsyncGenerator<InputLine> {
+  let number = from.line;
+  let offset = from.offset;
+  let pending: Buffer = Buffer.alloc(0);
+  const take = (bytes: Buffer): InputLine | undefined => {
+    number++;
+    offset += bytes.length;
+    let text = bytes.toString('utf8').replace(/\r?\n?$/, '');
+    if (number === 1) text = text.replace(/^\uFEFF/, '');
+    return text.trim() === '' ? undefined : { number, text, end: offset };
+  };
+  for await (const chunk of content) {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    let start = 0;
+    for (let nl = pending.indexOf(0x0a); nl !== -1; nl = pending.indexOf(0x0a, start)) {
+      const line = take(pending.subarray(start, nl + 1));
+      start = nl + 1;
+      if (line) yield line;
+    }
+    pending = pending.subarray(start);
+  }
+  if (pending.length > 0) {
+    const line = take(pending);
+    if (line) yield line;
+  }
+}
+
+/**
+ * Checks every line of an input file: how many requests it holds, or every problem found (up to
+ * maxReportedErrors). `routeProblem` says why a body's model cannot be routed, or undefined when it can.
+ */
+export async function checkInputFile(
+  lines: AsyncIterable<InputLine>,
   endpoint: BatchEndpoint,
   routeProblem: (body: { model: string; fallbacks?: string[] | undefined }) => string | undefined,
   maxRequests: number,
-): { requests: BatchRequestLine[]; errors: BatchError[] } {
-  const requests: BatchRequestLine[] = [];
+): Promise<{ requests: number; errors: BatchError[] }> {
+  let requests = 0;
   const errors: BatchError[] = [];
   const seen = new Set<string>();
-  const lines = text.replace(/^\uFEFF/, '').split('\n');
-  for (let i = 0; i < lines.length && errors.length < maxReportedErrors; i++) {
-    const raw = lines[i].replace(/\r$/, '');
-    if (raw.trim() === '') continue;
-    const checked = checkInputLine(raw, i + 1, endpoint, seen, routeProblem);
+  for await (const line of lines) {
+    if (errors.length >= maxReportedErrors) break;
+    const checked = checkInputLine(line.text, line.number, endpoint, seen, routeProblem);
     if ('error' in checked) errors.push(checked.error);
-    else requests.push(checked);
+    else requests++;
   }
-  if (errors.length === 0 && requests.length === 0) errors.push({ code: 'empty_file', message: 'The input file has no requests: it needs one JSON object per line.', line: null, param: null });
-  if (requests.length > maxRequests) {
-    errors.push({ code: 'too_many_requests', message: `The input file has ${requests.length} requests; a batch takes at most ${maxRequests}.`, line: null, param: null });
+  if (errors.length === 0 && requests === 0) errors.push({ code: 'empty_file', message: 'The input file has no requests: it needs one JSON object per line.', line: null, param: null });
+  if (requests > maxRequests) {
+    errors.push({ code: 'too_many_requests', message: `The input file has ${requests} requests; a batch takes at most ${maxRequests}.`, line: null, param: null });
   }
   return { requests, errors };
 }

@@ -1,15 +1,20 @@
 // Batch progress: reads the results topic in a consumer group of its own and records every
 // result that belongs to a batch — once per custom_id, so a redelivery counts nothing twice.
 // The result that accounts for a batch's last line finalises it: the output and error files
-// are written to file storage and the batch ends completed, cancelled or expired.
-import { text } from 'node:stream/consumers';
-import { readResult, type ResultEnvelope } from '#libs/contracts/envelope.ts';
-import { finalBatchStatuses, type Batch } from '#libs/contracts/batch.ts';
+// are written to file storage, the batch ends completed, cancelled or expired, and its webhook
+// (if it named one) is told. The feeder (feeder.ts) runs here too: it gives batches' lines to
+// Kafka, and records the lines that will never run (batch cancelled, window passed) itself.
+import { readResult } from '#libs/contracts/envelope.ts';
+import { finalBatchStatuses, type Batch, type BatchLineOutcome } from '#libs/contracts/batch.ts';
 import { groupIds } from '#libs/bus/topics.ts';
 import type { BusMessage } from '#libs/bus/bus.ts';
 import type { FileStorage } from '#libs/storage/storage.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
-import { batchLineOutcome, expiredLine } from './output-lines.ts';
+import { feedStart } from '#libs/store/store.ts';
+import type { SendWebhook } from '#services/results/webhooks.ts';
+import { batchLineOutcome, expiredLine, outputLineId } from './output-lines.ts';
+import { batchLineRequestId, startFeeder } from './feeder.ts';
+import { inputLines } from './input-lines.ts';
 import { transitionBatch } from './transition.ts';
 
 /** A batch left 'finalizing' this long is taken over: whoever was finalising it died. */
@@ -20,24 +25,52 @@ export interface BatchProgress {
   stop(graceMs?: number): Promise<void>;
 }
 
-export async function startBatchProgress(runtime: Runtime, storage: FileStorage): Promise<BatchProgress> {
+/** `send` delivers webhooks; undefined when delivery is off. */
+export async function startBatchProgress(runtime: Runtime, storage: FileStorage, send: SendWebhook | undefined): Promise<BatchProgress> {
   const { store } = runtime;
   const log = runtime.logger.child({ service: 'batches' });
 
   async function handle(message: BusMessage): Promise<void> {
     const result = readResult(message.value);
-    if (result?.batch) await record(result, result.batch.id, result.batch.customId);
+    if (result?.batch) await settle(result.batch.id, batchLineOutcome(result, result.batch.customId));
   }
 
-  async function record(result: ResultEnvelope, batchId: string, customId: string): Promise<void> {
-    const recorded = await store.recordBatchLine(batchId, batchLineOutcome(result, customId));
+  /** Records one line's outcome; the line that accounts for the batch's last one finalises it. */
+  async function settle(batchId: string, outcome: BatchLineOutcome): Promise<void> {
+    const recorded = await store.recordBatchLine(batchId, outcome);
     const batch = await store.getBatch(batchId);
     if (!batch) {
-      log.warn({ batchId, requestId: result.id }, 'a result names a batch that is not known; ignored');
+      log.warn({ batchId, customId: outcome.customId }, 'a result names a batch that is not known; ignored');
       return;
     }
-    if (finalBatchStatuses.includes(batch.status) || recorded < batch.request_counts.total) return;
+    if (finalBatchStatuses.includes(batch.status)) return notify(batch);
+    if (recorded < batch.request_counts.total) return;
     await finalize(batch);
+  }
+
+  /**
+   * Tells a finished batch's webhook, if it has one: marked pending before the batch ends, so a
+   * crash before delivery is made good by the next sweep (at least once; receivers dedupe on the id).
+   */
+  async function notify(batch: Batch): Promise<void> {
+    if (notifying.has(batch.id) || !(await store.pendingBatchNotices()).includes(batch.id)) return;
+    notifying.add(batch.id);
+    try {
+      await deliverNotice(batch);
+    } finally {
+      notifying.delete(batch.id);
+    }
+  }
+  const notifying = new Set<string>();
+
+  async function deliverNotice(batch: Batch): Promise<void> {
+    const url = (await store.batchOwner(batch.id))?.webhook?.url;
+    if (url !== undefined && send !== undefined) {
+      const endedAt = batch.completed_at ?? batch.cancelled_at ?? batch.expired_at ?? batch.failed_at ?? Math.floor(Date.now() / 1000);
+      const event = { id: `${batch.id}_${batch.status}`, type: `batch.${batch.status}`, created_at: endedAt, data: { id: batch.id } };
+      await send(url, event, endedAt * 1000 + runtime.config.webhooks.maxAgeSeconds * 1000, { batchId: batch.id });
+    }
+    await store.markBatchNotice(batch.id, false);
   }
 
   async function finalize(seen: Batch): Promise<void> {
@@ -58,12 +91,15 @@ export async function startBatchProgress(runtime: Runtime, storage: FileStorage)
     const cancelled = batch.cancelling_at !== null;
     const expired = !cancelled && errors.some((line) => line.includes('"code":"batch_expired"'));
     const files = { output_file_id: outputFile.id, error_file_id: errorFile?.id ?? null };
+    const owner = await store.batchOwner(batch.id);
+    if (owner?.webhook) await store.markBatchNotice(batch.id, true);
     const final = await transitionBatch(store, batch.id, ['finalizing'], (b) =>
       cancelled ? { ...b, ...files, status: 'cancelled', cancelled_at: ended } : expired ? { ...b, ...files, status: 'expired', expired_at: ended } : { ...b, ...files, status: 'completed', completed_at: ended },
     );
     if (!final) return;
     await store.dropBatchLines(batch.id);
     log.info({ batchId: final.id, status: final.status, ...final.request_counts }, 'batch finished');
+    await notify(final);
   }
 
   /**
@@ -72,20 +108,29 @@ export async function startBatchProgress(runtime: Runtime, storage: FileStorage)
    * the error file as batch_expired.
    */
   async function expire(batch: Batch): Promise<void> {
-    const found = await storage.get(batch.input_file_id);
-    const input = found ? await text(found.content) : '';
     const { output, errors } = await store.batchLines(batch.id);
     const seen = new Set([...output, ...errors].map((line) => (JSON.parse(line) as { custom_id: string }).custom_id));
-    for (const [i, raw] of input.split('\n').entries()) {
-      const customId = raw.trim() === '' ? undefined : (JSON.parse(raw) as { custom_id?: unknown }).custom_id;
-      if (typeof customId !== 'string' || seen.has(customId)) continue;
-      await store.recordBatchLine(batch.id, expiredLine(`batch_req_${batch.id.replace(/^batch_/, '')}_${i + 1}`, customId));
+    const found = await storage.get(batch.input_file_id);
+    if (found) {
+      try {
+        for await (const line of inputLines(found.content, feedStart)) {
+          const customId = (JSON.parse(line.text) as { custom_id?: unknown }).custom_id;
+          if (typeof customId !== 'string' || seen.has(customId)) continue;
+          await store.recordBatchLine(batch.id, expiredLine(outputLineId(batchLineRequestId(batch.id, line.number)), customId));
+        }
+      } finally {
+        found.content.destroy();
+      }
     }
     const current = await store.getBatch(batch.id);
     if (current && !finalBatchStatuses.includes(current.status)) await finalize(current);
   }
 
   async function sweep(): Promise<void> {
+    for (const id of await store.pendingBatchNotices()) {
+      const batch = await store.getBatch(id);
+      if (batch && finalBatchStatuses.includes(batch.status)) await notify(batch);
+    }
     const due = Date.now() / 1000 - runtime.config.batches.expiryGraceSeconds;
     let after: string | undefined;
     for (;;) {
@@ -118,10 +163,11 @@ export async function startBatchProgress(runtime: Runtime, storage: FileStorage)
     concurrency,
     handle,
   });
+  const feeder = startFeeder(runtime, storage, settle);
   return {
-    stop: (graceMs) => {
+    stop: async (graceMs) => {
       clearInterval(sweeper);
-      return consumer.stop(graceMs);
+      await Promise.all([consumer.stop(graceMs), feeder.stop()]);
     },
   };
 }

@@ -71,6 +71,14 @@ export function startFiles(runtime: Runtime): FilesService {
   }
 
   async function remove(req: FastifyRequest<{ Params: { id: string } }>) {
+    // A batch reads its lines from its input file as it goes: the file must outlive the reading.
+    const user = (await runtime.store.feedingBatches()).find((feed) => feed.batch.input_file_id === req.params.id);
+    if (user) {
+      throw new GatewayError(409, `The file ${req.params.id} is the input of batch ${user.batch.id}, which is still queuing its requests. Delete it once the batch has finished, or cancel the batch first.`, {
+        code: 'file_in_use',
+        param: 'file_id',
+      });
+    }
     if (!(await storage.delete(req.params.id))) notFound(req.params.id);
     log.info({ fileId: req.params.id }, 'file deleted');
     return { id: req.params.id, object: 'file', deleted: true };

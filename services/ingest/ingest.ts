@@ -9,15 +9,17 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { chatRequestSchema, type ChatRequest } from '#libs/contracts/chat.ts';
 import { embeddingsRequestSchema } from '#libs/contracts/embeddings.ts';
-import { envelopeVersion, webhookSchema, type LiveEvent, type ReplyMode, type RequestEnvelope, type Webhook } from '#libs/contracts/envelope.ts';
+import { envelopeVersion, type LiveEvent, type ReplyMode, type RequestEnvelope } from '#libs/contracts/envelope.ts';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
 import { newRequestId } from '#libs/contracts/request-id.ts';
 import { BusUnavailableError } from '#libs/bus/bus.ts';
 import { StoreUnavailableError } from '#libs/store/store.ts';
+import type { Client } from '#libs/http/client-auth.ts';
 import { instanceId, type Runtime } from '#libs/runtime/runtime.ts';
 import { parseOrThrow } from './validate.ts';
+import { webhookOf } from './webhook-header.ts';
 import { SyncWaiter, StreamWaiter, answerHeaders, type Waiter } from './relay.ts';
-import { openAIDialect, type Dialect } from './dialect.ts';
+import { openAIDialect, openAIDialectWithIds, type Dialect } from './dialect.ts';
 import { anthropicDialect } from './anthropic/dialect.ts';
 import { anthropicError } from './anthropic/errors.ts';
 import { anthropicToChat } from './anthropic/request.ts';
@@ -61,6 +63,19 @@ function cancelsOnDisconnect(req: FastifyRequest): boolean {
   throw new GatewayError(400, `Invalid ${cancelHeader} header: expected 'true' or 'false', got '${String(raw)}'.`, { code: 'invalid_header', param: cancelHeader });
 }
 
+const streamIdsHeader = 'x-spillway-stream-ids';
+
+/**
+ * `x-spillway-stream-ids: true` puts each event's sequence number on a POST stream as `id:`, for
+ * Last-Event-ID. Without it the stream is byte for byte OpenAI's, which has no `id:` lines.
+ */
+function wantsStreamIds(req: FastifyRequest): boolean {
+  const raw = req.headers[streamIdsHeader];
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new GatewayError(400, `Invalid ${streamIdsHeader} header: expected 'true' or 'false', got '${String(raw)}'.`, { code: 'invalid_header', param: streamIdsHeader });
+}
+
 const priorityHeader = 'x-spillway-priority';
 
 /** `x-spillway-priority: batch` queues the request behind interactive work (default: interactive). */
@@ -69,31 +84,6 @@ function priorityOf(req: FastifyRequest): 'interactive' | 'batch' {
   if (raw === undefined || raw === 'interactive') return 'interactive';
   if (raw === 'batch') return 'batch';
   throw new GatewayError(400, `Invalid ${priorityHeader} header: expected 'interactive' or 'batch', got '${String(raw)}'.`, { code: 'invalid_header', param: priorityHeader });
-}
-
-const webhookHeader = 'x-spillway-webhook-url';
-
-/**
- * `x-spillway-webhook-url: https://…` has the outcome of an async request POSTed there, signed
- * with webhooks.secret; so it needs both `Prefer: respond-async` and a configured secret.
- */
-function webhookOf(req: FastifyRequest, async: boolean, secret: string | undefined): Webhook | undefined {
-  const raw = req.headers[webhookHeader];
-  if (raw === undefined) return undefined;
-  if (!async) {
-    throw new GatewayError(400, `The ${webhookHeader} header is for async requests only: send it with 'Prefer: respond-async'.`, { code: 'invalid_header', param: webhookHeader });
-  }
-  if (secret === undefined) {
-    throw new GatewayError(400, `The ${webhookHeader} header cannot be used: this gateway has no webhook signing secret configured (webhooks.secret).`, {
-      code: 'webhooks_not_configured',
-      param: webhookHeader,
-    });
-  }
-  const parsed = webhookSchema.safeParse({ url: raw });
-  if (!parsed.success) {
-    throw new GatewayError(400, `Invalid ${webhookHeader} header: expected an absolute http or https URL.`, { code: 'invalid_header', param: webhookHeader });
-  }
-  return parsed.data;
 }
 
 /** The 202 an async submission gets: where and how to fetch the answer. */
@@ -114,8 +104,6 @@ function resumePoint(lastEventId: string | string[] | undefined, after: string |
   }
   return seq;
 }
-
-const tenant = 'default';
 
 export async function startIngest(runtime: Runtime): Promise<IngestService> {
   const id = instanceId('ingest');
@@ -324,6 +312,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     const webhook = webhookOf(req, async, config.webhooks.secret);
     const mode: ReplyMode = async ? 'async' : stream ? 'stream' : 'sync';
     const requestId = newRequestId(now);
+    const tenant = req.client.tenant;
     const idempotency = idempotencyKeyOf(req, tenant, body);
     if (idempotency) {
       const existing = await bindOrFind(store, idempotency, requestId, Math.ceil((config.kafka.produceTimeoutMs * 2) / 1000));
@@ -362,12 +351,12 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
   }
 
   /** A streaming chat request from the WebSocket transport: produced, its events followed by the socket. */
-  async function enqueueStream(body: ChatRequest, timeoutMs: number | undefined): Promise<string> {
+  async function enqueueStream(body: ChatRequest, timeoutMs: number | undefined, client: Client): Promise<string> {
     const now = Date.now();
     const envelope: RequestEnvelope = {
       v: envelopeVersion,
       id: newRequestId(now),
-      tenant,
+      tenant: client.tenant,
       operation: 'chat',
       body,
       route: routeOf(body, false),
@@ -386,7 +375,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     const body = parseOrThrow(chatRequestSchema, req.body);
     // An async request's answer is a whole completion, fetched later: it is not streamed.
     if (wantsAsync(req)) delete body.stream;
-    return submit(req, reply, { operation: 'chat', body }, body.stream === true);
+    return submit(req, reply, { operation: 'chat', body }, body.stream === true, wantsStreamIds(req) ? openAIDialectWithIds : openAIDialect);
   }
 
   /** Anthropic's Messages API, served by whichever provider the route picks. */
@@ -399,6 +388,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
    * A request's events as an SSE stream, from the start or after the sequence number in
    * `Last-Event-ID` (or `?after=`): for a request still running, and for a finished one within
    * the replay window. A request that was not streamed comes as one chunk with its whole answer.
+   * Its events always carry `id:`: this is what a browser's EventSource reconnects to.
    */
   async function resumeStream(req: FastifyRequest<{ Params: { id: string }; Querystring: { after?: string } }>, reply: FastifyReply): Promise<unknown> {
     const requestId = req.params.id;
@@ -407,7 +397,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     if (!result && !state && (await store.readEvents(requestId, 0)).length === 0) {
       throw new GatewayError(404, `No request with id '${requestId}' is known (it may have expired, or not have started yet).`, { code: 'request_not_found', param: 'id' });
     }
-    return relay(requestId, 'stream', Date.now() + config.defaults.deadlineMs, reply, openAIDialect, followRemote(requestId), async () => undefined, true, after);
+    return relay(requestId, 'stream', Date.now() + config.defaults.deadlineMs, reply, openAIDialectWithIds, followRemote(requestId), async () => undefined, true, after);
   }
 
   async function embeddings(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { chatRequestSchema, type ChatRequest } from '#libs/contracts/chat.ts';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { GatewayError, type OpenAIError } from '#libs/contracts/openai-error.ts';
-import { keySubprotocolPrefix, presentedKey, type ClientAuth } from '#libs/http/client-auth.ts';
+import { keySubprotocolPrefix, presentedKey, type Client, type ClientAuth } from '#libs/http/client-auth.ts';
 import type { Store } from '#libs/store/store.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
 import { failureOf } from './dialect.ts';
@@ -41,7 +41,7 @@ export interface RealtimeOptions {
   auth: ClientAuth;
   maxFrameBytes: number;
   /** Accepts a streaming chat request and resolves with its id once Kafka has it. */
-  enqueue: (body: ChatRequest, timeoutMs: number | undefined) => Promise<string>;
+  enqueue: (body: ChatRequest, timeoutMs: number | undefined, client: Client) => Promise<string>;
   pingIntervalMs: number;
   idleTimeoutMs: number;
   /** Unsent bytes a client may fall behind by before it is closed as a slow consumer. */
@@ -74,15 +74,16 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     if ((req.url ?? '').split('?')[0] !== realtimePath) return false;
-    if (opts.auth.check(presentedKey(req.headers)) === undefined) {
+    const client = opts.auth.check(presentedKey(req.headers));
+    if (client === undefined) {
       reject(socket, 401, `Incorrect or missing API key. Send it as "Authorization: Bearer <key>", or from a browser as the subprotocol "${keySubprotocolPrefix}<key>" beside "spillway".`);
       return true;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => serve(ws));
+    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, client));
     return true;
   }
 
-  function serve(ws: WebSocket): void {
+  function serve(ws: WebSocket, client: Client): void {
     sockets.add(ws);
     const subscriptions = new Map<string, () => Promise<void>>();
     let alive = true;
@@ -178,7 +179,7 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
       if (f.type === 'request') {
         try {
           const body = parseOrThrow(chatRequestSchema, f.body);
-          const id = await opts.enqueue({ ...body, stream: true, stream_options: { include_usage: true } }, f.timeoutMs);
+          const id = await opts.enqueue({ ...body, stream: true, stream_options: { include_usage: true } }, f.timeoutMs, client);
           send({ type: 'accepted', ref: f.ref, id });
           await subscribe(id, 0);
         } catch (err) {

@@ -41,7 +41,7 @@ export async function startResults(runtime: Runtime): Promise<ResultsService> {
     await consumer.stop(0);
     throw err;
   });
-  const batches = await startBatchProgress(runtime, new DirectoryStorage(runtime.config.files.dir)).catch(async (err: unknown) => {
+  const batches = await startBatchProgress(runtime, new DirectoryStorage(runtime.config.files.dir), webhooks.send).catch(async (err: unknown) => {
     await Promise.all([consumer.stop(0), webhooks.stop(0)]);
     throw err;
   });

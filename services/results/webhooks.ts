@@ -13,7 +13,21 @@ import { requestView } from './request-view.ts';
 import { signWebhook, webhookKey } from './webhook-signature.ts';
 import { retryDelayMs, tryOutcome } from './webhook-retry.ts';
 
+/** What a webhook POSTs: an event, in the shape OpenAI's webhooks use. */
+export interface WebhookEvent {
+  /** Also the `webhook-id` header: the same for every try, so receivers dedupe on it. */
+  id: string;
+  type: string;
+  created_at: number;
+  data: unknown;
+}
+
+/** POSTs `event` to `url`, signed, until a 2xx, a final 4xx or `giveUpAt`; throws only when stopping. */
+export type SendWebhook = (url: string, event: WebhookEvent, giveUpAt: number, logFields: Record<string, unknown>) => Promise<void>;
+
 export interface WebhookDeliverer {
+  /** Undefined when webhook delivery is off (no webhooks.secret). */
+  send: SendWebhook | undefined;
   /** Stops taking results, lets tries in flight finish within graceMs; waiting retries are redelivered later. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -27,7 +41,7 @@ export async function startWebhooks(runtime: Runtime): Promise<WebhookDeliverer>
   const settings = config.webhooks;
   if (settings.secret === undefined) {
     log.info('webhooks.secret is not set: webhook delivery is off, and requests naming a webhook are refused');
-    return { stop: async () => undefined };
+    return { send: undefined, stop: async () => undefined };
   }
   const key = webhookKey(settings.secret);
   // Aborted at stop: no new try starts and waiting retries end (their messages are redelivered).
@@ -64,23 +78,14 @@ export async function startWebhooks(runtime: Runtime): Promise<WebhookDeliverer>
     }
   }
 
-  /** Resolves once delivered or given up; throws only when stopping (the message is redelivered). */
-  async function deliver(result: ResultEnvelope, url: string): Promise<void> {
-    const id = result.id;
-    const view = requestView(id, result);
-    const body = JSON.stringify({
-      id,
-      type: result.status === 'succeeded' ? 'request.completed' : 'request.failed',
-      created_at: Math.floor(result.completedAt / 1000),
-      data: view,
-    });
+  const send: SendWebhook = async (url, event, giveUpAt, logFields) => {
+    const body = JSON.stringify(event);
     const host = new URL(url).host;
-    const giveUpAt = result.completedAt + settings.maxAgeSeconds * 1000;
     for (let tries = 1; ; tries++) {
       stopping.signal.throwIfAborted();
-      const answer = await tryOnce(url, id, body);
+      const answer = await tryOnce(url, event.id, body);
       const outcome = tryOutcome(answer.status);
-      const fields = { requestId: id, host, tries, status: answer.status, ...('error' in answer ? { error: answer.error } : {}) };
+      const fields = { ...logFields, type: event.type, host, tries, status: answer.status, ...('error' in answer ? { error: answer.error } : {}) };
       if (outcome === 'delivered') {
         metrics.webhookDeliveries.inc({ outcome: 'delivered' });
         log.info(fields, 'webhook delivered');
@@ -102,6 +107,12 @@ export async function startWebhooks(runtime: Runtime): Promise<WebhookDeliverer>
       log.info({ ...fields, retryInMs: delayMs }, 'webhook try failed; retrying');
       await sleep(delayMs, undefined, { signal: stopping.signal });
     }
+  };
+
+  /** Resolves once delivered or given up; throws only when stopping (the message is redelivered). */
+  async function deliver(result: ResultEnvelope, url: string): Promise<void> {
+    const event = { id: result.id, type: result.status === 'succeeded' ? 'request.completed' : 'request.failed', created_at: Math.floor(result.completedAt / 1000), data: requestView(result.id, result) };
+    await send(url, event, result.completedAt + settings.maxAgeSeconds * 1000, { requestId: result.id });
   }
 
   async function handle(message: BusMessage): Promise<void> {
@@ -117,6 +128,7 @@ export async function startWebhooks(runtime: Runtime): Promise<WebhookDeliverer>
   });
 
   return {
+    send,
     async stop(graceMs) {
       // The consumer marks itself stopping first, so the aborted handlers are abandoned, not retried.
       const stopped = consumer.stop(graceMs);

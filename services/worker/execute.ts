@@ -12,6 +12,7 @@ import type { BusMessage } from '#libs/bus/bus.ts';
 import { deadLetter } from '#libs/bus/dead-letter.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
 import { envelopeVersion } from '#libs/contracts/envelope.ts';
+import { requestOutcome } from '#libs/telemetry/request-outcome.ts';
 
 export interface WorkerContext extends Runtime {
   workerId: string;
@@ -39,8 +40,10 @@ export async function handleMessage(ctx: WorkerContext, message: BusMessage): Pr
 async function run(ctx: WorkerContext, envelope: RequestEnvelope, message: BusMessage): Promise<void> {
   const log = ctx.logger.child({ requestId: envelope.id });
   let history: LiveEvent[] = [];
+  let cancelledBefore = false;
   for (;;) {
-    const { result: existing, claimed, previous } = await ctx.store.begin(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs);
+    const { result: existing, claimed, previous, cancelled } = await ctx.store.begin(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs, envelope.batch?.id);
+    cancelledBefore = cancelled;
     if (existing) {
       // A redelivery after the result was stored: make sure Kafka has it too, and tell any waiter.
       log.info('request already answered; re-publishing its result');
@@ -62,6 +65,8 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope, message: BusMe
   }
 
   const cancel = new AbortController();
+  // Cancelled while it waited in the queue (itself, or its batch): its client asked not to pay for it.
+  if (cancelledBefore) cancel.abort(new Error('cancelled before it started'));
   ctx.claims.set(envelope.id, cancel);
   if (envelope.idempotencyKey) {
     // Ingest marks the key accepted after Kafka's acknowledgement; if it died before that write,
@@ -82,6 +87,7 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope, message: BusMe
     }
     await publishResult(ctx, envelope, result, { replay: envelope.reply.mode !== 'sync', seq: deltas + 1 });
     answered = true;
+    countFinished(ctx, result);
     log.info({ status: result.status, httpStatus: result.httpStatus, provider: result.provider, model: result.model, attempts: result.attempts.length }, 'request completed');
   } finally {
     clearInterval(renew);
@@ -121,14 +127,22 @@ async function finishedOrRefused(ctx: WorkerContext, envelope: RequestEnvelope, 
     ? { ...base, status: 'succeeded', httpStatus: 200, response: completion, usage: relay.assembler.getUsage(), attempts: [], completedAt: Date.now() }
     : failed(base, [], failureResponse('internal', undefined, 'the worker streaming this answer stopped before it finished'));
   await publishResult(ctx, envelope, result, { replay: true, seq: relay.count() + 1 });
+  countFinished(ctx, result);
   return true;
+}
+
+/**
+ * Counts a request this worker finished, once: not a parked one (it runs again), and not a
+ * redelivery whose result already existed (re-published, counted by whoever produced it).
+ */
+function countFinished(ctx: WorkerContext, result: ResultEnvelope): void {
+  ctx.metrics.requests.inc({ provider: result.provider ?? 'none', model: result.model ?? 'none', outcome: requestOutcome(result) });
 }
 
 async function execute(ctx: WorkerContext, envelope: RequestEnvelope, history: LiveEvent[], cancelled: AbortSignal): Promise<{ result: ResultEnvelope; deltas: number }> {
   const base = { v: envelopeVersion, id: envelope.id, acceptedAt: envelope.acceptedAt } as const;
   if (Date.now() >= envelope.deadline) return { result: failed(base, [], failureResponse('deadline_exceeded')), deltas: 0 };
-  // Cancelled while it waited in the queue (itself, or the batch it belongs to): nobody wants to pay for it.
-  if ((await ctx.store.isCancelled(envelope.id)) || (envelope.batch && (await ctx.store.isCancelled(envelope.batch.id)))) return { result: failed(base, [], failureResponse('cancelled')), deltas: 0 };
+  if (cancelled.aborted) return { result: failed(base, [], failureResponse('cancelled')), deltas: 0 };
   if (ctx.registry.chain({ model: envelope.route.model }).main.length === 0) {
     const response: FailureResponse = {
       httpStatus: 404,

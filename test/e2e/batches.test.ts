@@ -131,8 +131,9 @@ for (const mode of modes) describe(`the Batch API (${mode})`, () => {
 
     const stored = await store.getBatch(created.id);
     assert.ok(stored);
-    const running = { ...stored, id: `batch_dup${now}`, status: 'in_progress' as const, request_counts: { total: 2, completed: 0, failed: 0 } };
-    await store.createBatch(running);
+    // Not in_progress, so the feeder leaves it alone: only the store's counting is under test here.
+    const running = { ...stored, id: `batch_dup${now}`, status: 'validating' as const, request_counts: { total: 2, completed: 0, failed: 0 } };
+    await store.createBatch(running, { tenant: 'default' });
     const outcome = { customId: 'x', kind: 'completed' as const, file: 'output' as const, line: '{}' };
     assert.equal(await store.recordBatchLine(running.id, outcome), 1);
     assert.equal(await store.recordBatchLine(running.id, outcome), 1);

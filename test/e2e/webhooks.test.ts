@@ -5,7 +5,11 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '#test/fakes/openai-upstream.ts';
 import { startTestGateway, type TestGateway } from '#test/support/gateway.ts';
 import { printLogsOnFailure, waitForLog } from '#test/support/log-lines.ts';
@@ -103,8 +107,10 @@ describe('webhooks (kafka)', () => {
   let receiver: Receiver;
   let receiverUrl: string;
   let gateway: TestGateway;
+  let filesDir: string;
 
   before(async () => {
+    filesDir = await mkdtemp(join(tmpdir(), 'spillway-webhooks-files-'));
     upstream = await startFakeOpenAI();
     receiver = new Receiver();
     receiverUrl = await receiver.listen();
@@ -113,6 +119,8 @@ describe('webhooks (kafka)', () => {
       config: {
         providers: { openai: { type: 'openai', baseUrl: upstream.url, keys: [{ key: 'sk-upstream' }], models: ['gpt-4o-mini'] } },
         webhooks: { secret, initialBackoffMs: 20, maxBackoffMs: 100 },
+        files: { dir: filesDir },
+        batches: { feedIntervalMs: 20 },
       },
     });
   });
@@ -121,6 +129,7 @@ describe('webhooks (kafka)', () => {
     await gateway?.close(1_000);
     await receiver?.close();
     await upstream?.close();
+    await rm(filesDir, { recursive: true, force: true });
   });
 
   afterEach(printLogsOnFailure(() => gateway?.logs));
@@ -233,6 +242,35 @@ describe('webhooks (kafka)', () => {
     } finally {
       await unsigned.close(1_000);
     }
+  });
+
+  it('POSTs batch.completed, signed, when a batch created with a webhook ends, retrying a failed try', async () => {
+    receiver.answer('/hooks/batch', 503);
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'sk-client', maxRetries: 0 });
+    const line = (id: string) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions', body: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: id }] } });
+    const file = await client.files.create({ file: await OpenAI.toFile(Buffer.from(`${line('one')}\n${line('two')}\n`), 'in.jsonl'), purpose: 'batch' });
+    const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }, { headers: { 'x-spillway-webhook-url': `${receiverUrl}/hooks/batch` } });
+    const arrivals = await receiver.waitFor('/hooks/batch', 2);
+    assert.ok(arrivals.every((a) => verifySignature(a, secret)), 'every try is signed');
+    assert.equal(arrivals[0].headers['webhook-id'], arrivals[1].headers['webhook-id'], 'the retry carries the same webhook-id');
+    const body = JSON.parse(arrivals[1].body) as { id: string; type: string; created_at: number; data: { id: string } };
+    assert.equal(body.type, 'batch.completed');
+    assert.deepEqual(body.data, { id: batch.id });
+    assert.equal(body.id, arrivals[1].headers['webhook-id']);
+    const done = await client.batches.retrieve(batch.id);
+    assert.equal(done.status, 'completed', 'the batch is completed when its webhook says so');
+    assert.equal(body.created_at, done.completed_at);
+  });
+
+  it('refuses a batch webhook with a 400 when the URL is not http(s)', async () => {
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'sk-client', maxRetries: 0 });
+    const file = await client.files.create({ file: await OpenAI.toFile(Buffer.from('{"custom_id":"x","method":"POST","url":"/v1/chat/completions","body":{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"x"}]}}\n'), 'in.jsonl'), purpose: 'batch' });
+    await assert.rejects(client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }, { headers: { 'x-spillway-webhook-url': 'ftp://example.com/hook' } }), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.APIError);
+      assert.equal(err.status, 400);
+      assert.equal(err.param, 'x-spillway-webhook-url');
+      return true;
+    });
   });
 
   it('never writes the secret, or the path of a webhook URL, to the logs', async () => {

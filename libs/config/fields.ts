@@ -5,6 +5,9 @@ import { z } from 'zod';
 export const fromEnvString = (value: unknown): unknown =>
   typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
 
+/** A boolean that may arrive as the string `true` or `false` from a `${ENV}` reference. */
+export const booleanFromEnv = (value: unknown): unknown => (value === 'true' ? true : value === 'false' ? false : value);
+
 export const keySchema = z.object({
   /** Shown in logs, metrics and results instead of the key itself. */
   id: z.string().optional(),

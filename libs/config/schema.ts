@@ -1,6 +1,6 @@
 // The shape of spillway.yaml. Every key has a default a first run can live with.
 import { z } from 'zod';
-import { fromEnvString, keySchema } from './fields.ts';
+import { booleanFromEnv, fromEnvString, keySchema } from './fields.ts';
 import { modelsSchema, routingSchema } from '#libs/routing/policy-schema.ts';
 import { familyTypes, withFamilyDefaults } from '#libs/providers/openai/family.ts';
 import { anthropicProviderSchema } from '#libs/providers/anthropic/config.ts';
@@ -189,6 +189,11 @@ export const configSchema = z.object({
       maxAgeSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(24 * 3600)),
       /** One try: connect, send and receive the answer's headers. */
       timeoutMs: z.preprocess(fromEnvString, z.number().int().positive().default(10_000)),
+      /**
+       * Deliver to loopback, private, link-local and other internal addresses. Off by default:
+       * a client-supplied URL must not reach the gateway's own network (cloud metadata, Redis).
+       */
+      allowPrivateNetworks: z.preprocess(booleanFromEnv, z.boolean().default(false)),
       /** Deliveries in flight (retries waiting included); at the limit, the webhook consumer stops fetching. */
       concurrency: z.preprocess(fromEnvString, z.number().int().positive().default(256)),
     })

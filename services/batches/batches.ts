@@ -45,7 +45,7 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
     const id = `batch_${newRequestId(now).slice(4)}`;
     const createdAt = Math.floor(now / 1000);
     const deadline = now + runtime.config.batches.windowSeconds * 1000;
-    const owner = { tenant: req.client.tenant, webhook: webhookOf(req, true, runtime.config.webhooks.secret) };
+    const owner = { tenant: req.client.tenant, webhook: webhookOf(req, true, runtime.config.webhooks) };
     const { requests, errors } = await checkInputFile(inputLines(found.content, feedStart), params.endpoint, routeProblemFor(registry), maxBatchLines).finally(() => found.content.destroy());
     const base: Batch = {
       id,

@@ -309,7 +309,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     const async = wantsAsync(req);
     const priority = priorityOf(req);
     const cancelOnDisconnect = cancelsOnDisconnect(req);
-    const webhook = webhookOf(req, async, config.webhooks.secret);
+    const webhook = webhookOf(req, async, config.webhooks);
     const mode: ReplyMode = async ? 'async' : stream ? 'stream' : 'sync';
     const requestId = newRequestId(now);
     const tenant = req.client.tenant;

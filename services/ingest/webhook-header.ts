@@ -3,11 +3,13 @@
 import type { FastifyRequest } from 'fastify';
 import { webhookSchema, type Webhook } from '#libs/contracts/envelope.ts';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
+import { privateLiteralHost } from '#libs/http/private-address.ts';
 
 const webhookHeader = 'x-spillway-webhook-url';
 
 /** The webhook a request names, if any; `allowed` is false where one cannot be honoured (a sync request). */
-export function webhookOf(req: FastifyRequest, allowed: boolean, secret: string | undefined): Webhook | undefined {
+export function webhookOf(req: FastifyRequest, allowed: boolean, settings: { secret?: string | undefined; allowPrivateNetworks: boolean }): Webhook | undefined {
+  const { secret } = settings;
   const raw = req.headers[webhookHeader];
   if (raw === undefined) return undefined;
   if (!allowed) {
@@ -22,6 +24,13 @@ export function webhookOf(req: FastifyRequest, allowed: boolean, secret: string 
   const parsed = webhookSchema.safeParse({ url: raw });
   if (!parsed.success) {
     throw new GatewayError(400, `Invalid ${webhookHeader} header: expected an absolute http or https URL.`, { code: 'invalid_header', param: webhookHeader });
+  }
+  const host = settings.allowPrivateNetworks ? undefined : privateLiteralHost(parsed.data.url);
+  if (host !== undefined) {
+    throw new GatewayError(400, `Invalid ${webhookHeader} header: ${host} is a private or loopback address, which webhooks may not reach (webhooks.allowPrivateNetworks).`, {
+      code: 'invalid_header',
+      param: webhookHeader,
+    });
   }
   return parsed.data;
 }

@@ -11,6 +11,9 @@ import { explicitRetryAfter } from '#libs/routing/retry-after.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
 import { requestView } from './request-view.ts';
 import { signWebhook, webhookKey } from './webhook-signature.ts';
+import { PrivateAddressError, privateLiteralHost, publicOnlyLookup } from '#libs/http/private-address.ts';
+
+const privateAddressCode = new PrivateAddressError('').code;
 import { retryDelayMs, tryOutcome } from './webhook-retry.ts';
 
 /** What a webhook POSTs: an event, in the shape OpenAI's webhooks use. */
@@ -48,10 +51,13 @@ export async function startWebhooks(runtime: Runtime): Promise<WebhookDeliverer>
   const stopping = new AbortController();
   // Aborted once the grace period is over: tries still in flight are cut.
   const halted = new AbortController();
-  const agent = new Agent({ connect: { timeout: settings.timeoutMs }, keepAliveTimeout: 30_000 });
+  const allowPrivate = settings.allowPrivateNetworks;
+  const agent = new Agent({ connect: { timeout: settings.timeoutMs, ...(allowPrivate ? {} : { lookup: publicOnlyLookup }) }, keepAliveTimeout: 30_000 });
 
   async function tryOnce(url: string, id: string, body: string): Promise<Try> {
     const timestamp = Math.floor(Date.now() / 1000);
+    // A literal address is never looked up, so the lookup's check cannot see it.
+    if (!allowPrivate && privateLiteralHost(url) !== undefined) return { status: undefined, error: privateAddressCode };
     try {
       const res = await request(url, {
         method: 'POST',
@@ -73,8 +79,8 @@ export async function startWebhooks(runtime: Runtime): Promise<WebhookDeliverer>
       return { status: res.statusCode, retryAfterMs: explicitRetryAfter(res.headers, Date.now()) };
     } catch (err) {
       // Only the error's name and code: a message may quote the URL, whose path can hold a token.
-      const e = err as { name?: string; code?: string };
-      return { status: undefined, error: e.code ?? e.name ?? 'error' };
+      const e = err as { name?: string; code?: string; cause?: { code?: string } };
+      return { status: undefined, error: e.cause?.code === privateAddressCode ? privateAddressCode : (e.code ?? e.name ?? 'error') };
     }
   }
 
@@ -89,6 +95,11 @@ export async function startWebhooks(runtime: Runtime): Promise<WebhookDeliverer>
       if (outcome === 'delivered') {
         metrics.webhookDeliveries.inc({ outcome: 'delivered' });
         log.info(fields, 'webhook delivered');
+        return;
+      }
+      if ('error' in answer && answer.error === privateAddressCode) {
+        metrics.webhookDeliveries.inc({ outcome: 'rejected' });
+        log.warn(fields, 'webhook not sent: its host is a private address (set webhooks.allowPrivateNetworks to allow it)');
         return;
       }
       if (outcome === 'rejected') {

@@ -118,7 +118,8 @@ describe('webhooks (kafka)', () => {
       mode: 'kafka',
       config: {
         providers: { openai: { type: 'openai', baseUrl: upstream.url, keys: [{ key: 'sk-upstream' }], models: ['gpt-4o-mini'] } },
-        webhooks: { secret, initialBackoffMs: 20, maxBackoffMs: 100 },
+        // The receiver is on loopback, which webhooks may not reach by default.
+        webhooks: { secret, initialBackoffMs: 20, maxBackoffMs: 100, allowPrivateNetworks: true },
         files: { dir: filesDir },
         batches: { feedIntervalMs: 20 },
       },
@@ -284,6 +285,59 @@ describe('webhooks (kafka)', () => {
   });
 });
 
+describe('webhooks to private addresses (kafka)', () => {
+  let upstream: FakeOpenAI;
+  let receiver: Receiver;
+  let receiverUrl: string;
+  let gateway: TestGateway;
+
+  before(async () => {
+    upstream = await startFakeOpenAI();
+    receiver = new Receiver();
+    receiverUrl = await receiver.listen();
+    gateway = await startTestGateway({
+      mode: 'kafka',
+      config: {
+        providers: { openai: { type: 'openai', baseUrl: upstream.url, keys: [{ key: 'sk-upstream' }], models: ['gpt-4o-mini'] } },
+        webhooks: { secret },
+      },
+    });
+  });
+
+  after(async () => {
+    await gateway?.close(1_000);
+    await receiver?.close();
+    await upstream?.close();
+  });
+
+  afterEach(printLogsOnFailure(() => gateway?.logs));
+
+  const submit = (url: string): Promise<Response> =>
+    fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', prefer: 'respond-async', 'x-spillway-webhook-url': url },
+      body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'private' }] }),
+    });
+
+  it('refuses a webhook URL whose host is a private or loopback address, naming the setting', async () => {
+    for (const url of [`${receiverUrl}/hooks/literal`, 'http://169.254.169.254/latest/meta-data', 'http://[::1]:9/x', 'http://10.1.2.3/x', 'http://[::ffff:192.168.0.1]/x']) {
+      const res = await submit(url);
+      assert.equal(res.status, 400, url);
+      const body = (await res.json()) as { error: { param: string; message: string } };
+      assert.equal(body.error.param, 'x-spillway-webhook-url');
+      assert.match(body.error.message, /webhooks\.allowPrivateNetworks/);
+    }
+  });
+
+  it('does not deliver to a host name that resolves to loopback, and does not retry it', async () => {
+    const res = await submit(receiverUrl.replace('127.0.0.1', 'localhost') + '/hooks/by-name');
+    assert.equal(res.status, 202);
+    const { id } = (await res.json()) as { id: string };
+    await waitForLog(gateway.logs, { msg: 'webhook not sent: its host is a private address (set webhooks.allowPrivateNetworks to allow it)', requestId: id, tries: 1 });
+    assert.equal(receiver.at('/hooks/by-name').length, 0);
+  });
+});
+
 describe('webhooks (embedded)', () => {
   it('delivers a signed webhook on the in-memory bus and store as well', async () => {
     const upstream = await startFakeOpenAI();
@@ -293,7 +347,7 @@ describe('webhooks (embedded)', () => {
       mode: 'embedded',
       config: {
         providers: { openai: { type: 'openai', baseUrl: upstream.url, keys: [{ key: 'sk-upstream' }], models: ['gpt-4o-mini'] } },
-        webhooks: { secret },
+        webhooks: { secret, allowPrivateNetworks: true },
       },
     });
     try {

@@ -44,22 +44,39 @@ describe('PriorityGate', () => {
     assert.equal(await gate.runBatch(async () => 'after errors the count is back to zero'), 'after errors the count is back to zero');
   });
 
-  it('holds batch work while interactive requests arrive and the event loop lags, and releases it when the lag eases', async () => {
+  it('holds further batch work while interactive requests arrive and the event loop lags, and releases it when the lag eases', async () => {
     let lagMs = 50;
     const gate = new PriorityGate({ threshold: 10, maxLagMs: 10, lag: () => lagMs });
+    const first = deferred();
     try {
       await gate.runInteractive(async () => undefined);
+      const running = gate.runBatch(() => first.promise);
       let started = false;
       const batch = gate.runBatch(async () => {
         started = true;
       });
       // Held across a few of the gate's re-checks.
       await new Promise((resolve) => setTimeout(resolve, 250));
-      assert.equal(started, false, 'batch waits while the loop lags behind interactive work');
+      assert.equal(started, false, 'a second batch request waits while the loop lags behind interactive work');
       lagMs = 2;
       await batch;
       assert.equal(started, true);
+      first.resolve();
+      await running;
     } finally {
+      gate.stop();
+    }
+  });
+
+  it('batch_starved_by_steady_interactive_lag: one batch request always runs, however long the loop lags', async () => {
+    const gate = new PriorityGate({ threshold: 10, maxLagMs: 10, lag: () => 500 });
+    const arriving = setInterval(() => void gate.runInteractive(async () => undefined), 20);
+    try {
+      await gate.runInteractive(async () => undefined);
+      assert.equal(await gate.runBatch(async () => 'ran'), 'ran');
+      assert.equal(await gate.runBatch(async () => 'ran again'), 'ran again');
+    } finally {
+      clearInterval(arriving);
       gate.stop();
     }
   });

@@ -1,7 +1,8 @@
 // Batch work yields to interactive work on the same worker. A batch request starts only while
 // interactive requests in flight stay below a threshold, and — while interactive requests are
 // arriving — only while the event loop keeps up: on a busy machine the batch takes the CPU that
-// interactive latency needs long before it takes their slots.
+// interactive latency needs long before it takes their slots. One batch request may always run,
+// lag or not, so steady interactive traffic on a loaded machine slows batch work but never stops it.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 /** How long after an interactive request batch admission still watches the event loop. */
@@ -19,6 +20,7 @@ export interface PriorityGateOptions {
 
 export class PriorityGate {
   private interactive = 0;
+  private batch = 0;
   private lastInteractiveAt = Number.NEGATIVE_INFINITY;
   private waiters: (() => void)[] = [];
   private readonly opts: PriorityGateOptions;
@@ -63,12 +65,18 @@ export class PriorityGate {
 
   async runBatch<T>(work: () => Promise<T>): Promise<T> {
     while (!this.batchMayStart()) await new Promise<void>((resolve) => this.waiters.push(resolve));
-    return work();
+    this.batch++;
+    try {
+      return await work();
+    } finally {
+      this.batch--;
+      if (this.batch === 0) this.wake();
+    }
   }
 
   private batchMayStart(): boolean {
     if (this.interactive >= this.opts.threshold) return false;
-    if (this.opts.maxLagMs <= 0 || Date.now() - this.lastInteractiveAt > interactiveRecentMs) return true;
+    if (this.batch === 0 || this.opts.maxLagMs <= 0 || Date.now() - this.lastInteractiveAt > interactiveRecentMs) return true;
     return this.lag() <= this.opts.maxLagMs;
   }
 

@@ -1,6 +1,6 @@
 // The markdown a bench run writes next to its JSON: one section per scenario, tables only.
 import type { Memory } from './processes.ts';
-import type { InflightReport, PairedReport, RateReport, RealtimeReport, ScenarioReport, ThroughputReport } from './scenario.ts';
+import type { FairnessReport, InflightReport, PairedReport, RateReport, RealtimeReport, ScenarioReport, ThroughputReport } from './scenario.ts';
 
 export interface BenchReport {
   startedAt: string;
@@ -116,6 +116,15 @@ function realtimeSection(report: RealtimeReport): string[] {
   return lines;
 }
 
+function fairnessSection(report: FairnessReport): string[] {
+  const lines = [...heading(report), '| small batch beside | small batch done in ms | large batch done then |', '|---|---:|---|'];
+  for (const r of report.runs) {
+    lines.push(`| ${r.beside} | ${ms(r.smallBatchMs)} | ${r.largeTotal === undefined ? '—' : `${r.largeDoneThen ?? 0} of ${r.largeTotal}`} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
 export function renderMarkdown(report: BenchReport): string {
   const machine = Object.entries(report.machine).map(([k, v]) => `${k}: ${v}`).join('; ');
   const lines = [
@@ -130,6 +139,7 @@ export function renderMarkdown(report: BenchReport): string {
     if (s.kind === 'paired') lines.push(...pairedSection(s));
     else if (s.kind === 'inflight') lines.push(...inflightSection(s));
     else if (s.kind === 'throughput') lines.push(...throughputSection(s));
+    else if (s.kind === 'fairness') lines.push(...fairnessSection(s));
     else lines.push(...realtimeSection(s));
   }
   for (const f of report.failures) lines.push(`## ${f.scenario}: FAILED`, '', '```', f.error, '```', '');

@@ -147,4 +147,22 @@ export interface RealtimeRun {
   memory: Record<string, Memory | undefined>;
 }
 
-export type ScenarioReport = PairedReport | InflightReport | ThroughputReport | RealtimeReport;
+export interface FairnessRun {
+  /** What ran beside the small batch. */
+  beside: string;
+  /** From creating the small batch to seeing it completed, ms. */
+  smallBatchMs: number;
+  /** The large batch's finished lines when the small one completed (of its total). */
+  largeDoneThen: number | undefined;
+  largeTotal: number | undefined;
+}
+
+export interface FairnessReport {
+  kind: 'fairness';
+  scenario: string;
+  measures: string;
+  setup: Record<string, string | number>;
+  runs: FairnessRun[];
+}
+
+export type ScenarioReport = PairedReport | InflightReport | ThroughputReport | RealtimeReport | FairnessReport;

@@ -53,13 +53,15 @@ export async function startFloor(opts: { upstream: Upstream; logDir: string; lab
 }
 
 /** The yaml a bench Spillway runs on: one OpenAI provider pointing at the fake. */
-export function spillwayConfigYaml(opts: { upstreamUrl: string; workerConcurrency: number }): string {
+/** `extra`: more top-level YAML lines (a scenario's own settings). */
+export function spillwayConfigYaml(opts: { upstreamUrl: string; workerConcurrency: number; batchConcurrency?: number | undefined; extra?: string[] | undefined }): string {
   return [
     'providers:',
     `  openai: { type: openai, baseUrl: ${opts.upstreamUrl}, keys: [{ key: sk-bench }], models: [gpt-4o-mini] }`,
-    `worker: { concurrency: ${opts.workerConcurrency} }`,
+    `worker: { concurrency: ${opts.workerConcurrency}${opts.batchConcurrency === undefined ? '' : `, batchConcurrency: ${opts.batchConcurrency}`} }`,
     // BENCH_KAFKA_CLIENT=platformatic measures the alternative Kafka client.
     `kafka: { client: ${process.env.BENCH_KAFKA_CLIENT ?? 'kafkajs'}, partitions: { interactive: 12, batch: 12, results: 12 } }`,
+    ...(opts.extra ?? []),
     '',
   ].join('\n');
 }
@@ -80,11 +82,15 @@ export async function startSpillway(opts: {
   command?: 'start' | 'ingest' | 'worker';
   /** Shared by the processes of one split deployment; fresh by default. */
   prefix?: string;
+  /** worker.batchConcurrency; the config's default when unset. */
+  batchConcurrency?: number;
+  /** More top-level YAML lines for the config file (not `worker`). */
+  config?: string[];
 }): Promise<Target> {
   const command = opts.command ?? 'start';
   const label = command === 'start' ? opts.label : `${opts.label}-${command}`;
   const configFile = path.join(opts.logDir, `spillway-${label}.yaml`);
-  await writeFile(configFile, spillwayConfigYaml({ upstreamUrl: opts.upstream.url, workerConcurrency: opts.workerConcurrency }));
+  await writeFile(configFile, spillwayConfigYaml({ upstreamUrl: opts.upstream.url, workerConcurrency: opts.workerConcurrency, batchConcurrency: opts.batchConcurrency, extra: opts.config }));
   const port = await freePort();
   const prefix = opts.prefix ?? benchPrefix();
   const { child } = await startChild({

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type PortSection } from '#libs/config/load.ts';
 import type { Config } from '#libs/config/schema.ts';
 import { createLogger } from '#libs/telemetry/logger.ts';
+import { startTracingFromEnv } from '#libs/telemetry/tracing-settings.ts';
 import { closeRuntime, createRuntime } from '#libs/runtime/runtime.ts';
 import { startGateway, type Role } from '#services/gateway.ts';
 
@@ -84,7 +85,12 @@ async function main(argv: string[]): Promise<number> {
 
   const port = values.port !== undefined ? Number(values.port) : config[command.listensOn ?? 'server'].port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: '${values.port}' is not a port number`);
-  const gateway = await startGateway({ config, logger, roles: command.roles ?? [], port, host: values.host });
+  // OpenTelemetry, when the OTEL_* variables ask for it: service.name spillway-<role> by default.
+  const tracing = await startTracingFromEnv(name === 'start' ? 'gateway' : name, logger);
+  const gateway = await startGateway({ config, logger, roles: command.roles ?? [], port, host: values.host }).catch(async (err: unknown) => {
+    await tracing?.shutdown();
+    throw err;
+  });
   banner(name, gateway.runtime.embedded, gateway.runtime.registry.mockOnly, config, gateway.port, logger);
 
   let stopping = false;
@@ -98,13 +104,17 @@ async function main(argv: string[]): Promise<number> {
       logger.warn('shutdown went past the grace period; exiting, unfinished work will be redelivered');
       process.exit(0);
     }, shutdownGraceMs + 1_000).unref();
-    gateway.close(shutdownGraceMs).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    gateway
+      .close(shutdownGraceMs)
+      // Spans still buffered are exported before the process goes (within the same deadline).
+      .finally(() => tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'could not export the last spans')))
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -24,6 +24,8 @@ trap cleanup EXIT INT TERM
 
 echo "== browser for the browser tests (Debian chromium, installed when missing)"
 CHROMIUM_PATH="$(scripts/browser-deps.sh)"; export CHROMIUM_PATH
+echo "== docker compose for the deploy tests (built from the Go module proxy when missing)"
+COMPOSE_PATH="$(scripts/compose-deps.sh)"; export COMPOSE_PATH
 
 echo "== starting Kafka and Redis"
 settings="$(deploy/local/services.sh start --dir "$services_dir")"

@@ -10,6 +10,7 @@ import { startWorker, type WorkerService } from './worker/worker.ts';
 import { startResults, type ResultsService } from './results/results.ts';
 import { startFiles } from './files/files.ts';
 import { startBatches } from './batches/batches.ts';
+import { startDashboard, type DashboardService } from './dashboard/dashboard.ts';
 
 export type Role = 'ingest' | 'worker' | 'results';
 
@@ -45,6 +46,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let ingest: IngestService | undefined;
   let worker: WorkerService | undefined;
   let results: ResultsService | undefined;
+  let dashboard: DashboardService | undefined;
   try {
     if (opts.roles.includes('results')) {
       results = await startResults(runtime);
@@ -58,9 +60,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       files.register(app);
       startBatches(runtime, files.storage).register(app);
     }
+    // Every process publishes its counters for the dashboard; any of them serves it when admin.key is set.
+    dashboard = startDashboard(runtime, opts.roles);
+    dashboard.register(app);
     await app.listen({ port: opts.port, host: opts.host ?? opts.config.server.host });
   } catch (err) {
-    await Promise.allSettled([ingest?.close(), worker?.stop(0), results?.stop(0)]);
+    await Promise.allSettled([ingest?.close(), worker?.stop(0), results?.stop(0), dashboard?.stop()]);
     await app.close().catch(() => undefined);
     await closeRuntime(runtime);
     throw err;
@@ -87,6 +92,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         clearTimeout(timer);
         await ingest?.close();
         await resultsStopped;
+        await dashboard?.stop();
         await closeRuntime(runtime);
       })();
       return closing;

@@ -37,11 +37,27 @@ export interface Consumer {
   inFlight(): number;
 }
 
+/** A consumer group and one topic it reads. */
+export interface GroupTopic {
+  groupId: string;
+  topic: string;
+}
+
+export interface ConsumerLag extends GroupTopic {
+  /** Messages on the topic past the group's committed offsets (from the start where it committed none), all partitions summed. */
+  lag: number;
+  partitions: number;
+  /** False when the group has committed no offset on the topic: it may not be running at all. */
+  committed: boolean;
+}
+
 export interface Bus {
   readonly durable: boolean;
   ensureTopics(topics: TopicSpec[]): Promise<void>;
   produce(topic: string, messages: OutgoingMessage[]): Promise<void>;
   consume(options: ConsumeOptions): Promise<Consumer>;
+  /** How far each group is behind the end of its topic: committed offsets against end offsets. */
+  lag(groups: GroupTopic[]): Promise<ConsumerLag[]>;
   ready(): Promise<boolean>;
   close(): Promise<void>;
 }

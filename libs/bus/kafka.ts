@@ -1,9 +1,9 @@
 // The Kafka bus (kafkajs). Producers wait for all in-sync replicas; consumers fetch with a short
 // max wait (the 5 s default would stall every idle hop), run many handlers at once, and commit
 // offsets themselves, in order, once the work below them is done.
-import { Kafka, logLevel as kafkaLogLevel, Partitioners, type Consumer as KafkajsConsumer, type EachBatchPayload, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, logLevel as kafkaLogLevel, Partitioners, type Admin, type Consumer as KafkajsConsumer, type EachBatchPayload, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import type { Logger } from '#libs/telemetry/logger.ts';
-import type { Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, TopicSpec } from './bus.ts';
+import type { Bus, BusMessage, ConsumeOptions, Consumer, ConsumerLag, GroupTopic, OutgoingMessage, TopicSpec } from './bus.ts';
 import { OffsetTracker, partitionKey } from './offset-tracker.ts';
 import { OffsetCommitter } from './offset-committer.ts';
 import { Slots } from './slots.ts';
@@ -34,6 +34,8 @@ export class KafkaBus implements Bus {
   private producerConnecting: Promise<Producer> | undefined;
   private readonly consumers = new Set<Consumer>();
   private readonly batcher: ProduceBatcher;
+  /** Kept connected for lag(), which a dashboard asks every few seconds. */
+  private lagAdmin: Promise<Admin> | undefined;
 
   constructor(opts: KafkaBusOptions) {
     this.opts = opts;
@@ -270,6 +272,42 @@ export class KafkaBus implements Bus {
     return handle;
   }
 
+  async lag(groups: GroupTopic[]): Promise<ConsumerLag[]> {
+    this.lagAdmin ??= (async () => {
+      const admin = this.kafka.admin({ retry: { initialRetryTime: 100, maxRetryTime: 500, retries: 1 } });
+      await admin.connect();
+      return admin;
+    })();
+    const connecting = this.lagAdmin;
+    try {
+      const admin = await withTimeout(connecting, 5_000);
+      const topics = [...new Set(groups.map((g) => g.topic))];
+      const ends = new Map(await withTimeout(Promise.all(topics.map(async (topic) => [topic, await admin.fetchTopicOffsets(topic)] as const)), 5_000));
+      return await withTimeout(
+        Promise.all(
+          groups.map(async ({ groupId, topic }): Promise<ConsumerLag> => {
+            const [committed] = await retriable(() => admin.fetchOffsets({ groupId, topics: [topic] }));
+            const partitions = ends.get(topic) ?? [];
+            let lag = 0;
+            let anyCommitted = false;
+            for (const p of partitions) {
+              const offset = Number(committed?.partitions.find((c) => c.partition === p.partition)?.offset ?? -1);
+              if (offset >= 0) anyCommitted = true;
+              lag += Math.max(0, Number(p.high) - (offset >= 0 ? offset : Number(p.low)));
+            }
+            return { groupId, topic, lag, partitions: partitions.length, committed: anyCommitted };
+          }),
+        ),
+        5_000,
+      );
+    } catch (err) {
+      // The next call connects afresh rather than reusing a connection that failed.
+      if (this.lagAdmin === connecting) this.lagAdmin = undefined;
+      void connecting.then((admin) => admin.disconnect()).catch(() => undefined);
+      throw err;
+    }
+  }
+
   async ready(): Promise<boolean> {
     const admin = this.kafka.admin();
     try {
@@ -284,6 +322,9 @@ export class KafkaBus implements Bus {
 
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.stop()));
+    const lagAdmin = this.lagAdmin;
+    this.lagAdmin = undefined;
+    await withTimeout(lagAdmin?.then((admin) => admin.disconnect()) ?? Promise.resolve(), 3_000).catch(() => undefined);
     await withTimeout(this.producer?.disconnect() ?? Promise.resolve(), 3_000).catch(() => undefined);
     this.producer = undefined;
     this.producerConnecting = undefined;
@@ -306,4 +347,19 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     promise.finally(() => clearTimeout(timer)),
     new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms))),
   ]);
+}
+
+/**
+ * Runs an admin call again while kafkajs says its error is retriable: a group's coordinator can
+ * move or still be loading (NOT_COORDINATOR), and kafkajs does not retry offset fetches itself.
+ */
+async function retriable<T>(call: () => Promise<T>, attempts = 6): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= attempts || (err as { retriable?: boolean }).retriable !== true) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
 }

@@ -1,8 +1,9 @@
 // The in-memory bus of the embedded default: same interface, same consumer semantics, one
 // process, nothing durable.
-import type { Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, TopicSpec } from './bus.ts';
+import type { Bus, BusMessage, ConsumeOptions, Consumer, ConsumerLag, GroupTopic, OutgoingMessage, TopicSpec } from './bus.ts';
 import { Slots } from './slots.ts';
 import { handleWithRetry } from './retry-handler.ts';
+import { withTraceHeaders } from './trace-headers.ts';
 
 interface Topic {
   log: BusMessage[];
@@ -35,7 +36,7 @@ export class MemoryBus implements Bus {
 
   async produce(topicName: string, messages: OutgoingMessage[]): Promise<void> {
     const topic = this.topic(topicName);
-    for (const m of messages) {
+    for (const m of withTraceHeaders(messages)) {
       topic.log.push({
         topic: topicName,
         partition: 0,
@@ -100,6 +101,15 @@ export class MemoryBus implements Bus {
     };
     this.consumers.add(consumer);
     return consumer;
+  }
+
+  /** Here a message counts as consumed once a handler has it: nothing is redelivered after a crash anyway. */
+  async lag(groups: GroupTopic[]): Promise<ConsumerLag[]> {
+    return groups.map(({ groupId, topic }) => {
+      const end = this.topics.get(topic)?.log.length ?? 0;
+      const next = this.groupOffsets.get(`${groupId}\u0000${topic}`);
+      return { groupId, topic, lag: end - (next ?? 0), partitions: 1, committed: next !== undefined };
+    });
   }
 
   async ready(): Promise<boolean> {

@@ -16,7 +16,7 @@ import {
   type MessagesStream,
   type MessageToProduce,
 } from '@platformatic/kafka';
-import type { Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, TopicSpec } from './bus.ts';
+import type { Bus, BusMessage, ConsumeOptions, Consumer, ConsumerLag, GroupTopic, OutgoingMessage, TopicSpec } from './bus.ts';
 import type { KafkaBusOptions } from './kafka.ts';
 import { OffsetTracker, partitionKey } from './offset-tracker.ts';
 import { OffsetCommitter } from './offset-committer.ts';
@@ -56,6 +56,8 @@ export class PlatformaticKafkaBus implements Bus {
   private producer: Producer<string, Buffer, string, string> | undefined;
   private readonly consumers = new Set<Consumer>();
   private readonly batcher: ProduceBatcher;
+  /** Kept for lag(), which a dashboard asks every few seconds. */
+  private lagAdmin: Admin | undefined;
 
   constructor(opts: KafkaBusOptions) {
     this.opts = opts;
@@ -251,6 +253,47 @@ export class PlatformaticKafkaBus implements Bus {
     return handle;
   }
 
+  async lag(groups: GroupTopic[]): Promise<ConsumerLag[]> {
+    this.lagAdmin ??= new Admin({ ...this.base('lag'), retries: 1 });
+    const admin = this.lagAdmin;
+    try {
+      const topics = [...new Set(groups.map((g) => g.topic))];
+      const metadata = await withTimeout(admin.metadata({ topics, forceUpdate: true }), 5_000);
+      const partitionsOf = (topic: string): number[] => Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 0 }, (_, i) => i);
+      // Timestamp -1 asks for each partition's end offset, -2 for its start.
+      const offsetsAt = async (timestamp: bigint): Promise<Map<string, bigint>> => {
+        const listed = await admin.listOffsets({ topics: topics.map((name) => ({ name, partitions: partitionsOf(name).map((partitionIndex) => ({ partitionIndex, timestamp })) })) });
+        return new Map(listed.flatMap((t) => t.partitions.map((p) => [`${t.name}:${p.partitionIndex}`, p.offset] as const)));
+      };
+      const [ends, starts, committed] = await withTimeout(
+        Promise.all([
+          offsetsAt(-1n),
+          offsetsAt(-2n),
+          admin.listConsumerGroupOffsets({ groups: groups.map(({ groupId, topic }) => ({ groupId, topics: [{ name: topic, partitionIndexes: partitionsOf(topic) }] })) }),
+        ]),
+        5_000,
+      );
+      return groups.map(({ groupId, topic }): ConsumerLag => {
+        const commits = committed.find((g) => g.groupId === groupId)?.topics.find((t) => t.name === topic)?.partitions ?? [];
+        let lag = 0n;
+        let anyCommitted = false;
+        for (const partition of partitionsOf(topic)) {
+          const end = ends.get(`${topic}:${partition}`) ?? 0n;
+          const offset = commits.find((c) => c.partitionIndex === partition)?.committedOffset ?? -1n;
+          if (offset >= 0n) anyCommitted = true;
+          const from = offset >= 0n ? offset : (starts.get(`${topic}:${partition}`) ?? 0n);
+          if (end > from) lag += end - from;
+        }
+        return { groupId, topic, lag: Number(lag), partitions: partitionsOf(topic).length, committed: anyCommitted };
+      });
+    } catch (err) {
+      // The next call starts afresh rather than reusing a client that failed.
+      if (this.lagAdmin === admin) this.lagAdmin = undefined;
+      await admin.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
   async ready(): Promise<boolean> {
     const admin = new Admin({ ...this.base('ready'), retries: 0 });
     try {
@@ -265,6 +308,9 @@ export class PlatformaticKafkaBus implements Bus {
 
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.stop()));
+    const lagAdmin = this.lagAdmin;
+    this.lagAdmin = undefined;
+    await lagAdmin?.close().catch(() => undefined);
     const producer = this.producer;
     this.producer = undefined;
     await producer?.close();

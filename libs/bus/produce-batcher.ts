@@ -2,6 +2,7 @@
 // most of what a produce costs a Kafka client, and under load the batches grow by themselves.
 // Every caller waits for the acknowledgement of its batch, or a BusUnavailableError at the timeout.
 import { BusUnavailableError, type OutgoingMessage } from './bus.ts';
+import { withTraceHeaders } from './trace-headers.ts';
 
 export interface ProduceBatch {
   topic: string;
@@ -24,8 +25,10 @@ export class ProduceBatcher {
   }
 
   produce(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    // The caller's trace context is read now: the send runs later, in another one.
+    const traced = withTraceHeaders(messages);
     return new Promise((resolve, reject) => {
-      this.pending.push({ topic, messages, resolve, reject });
+      this.pending.push({ topic, messages: traced, resolve, reject });
       if (this.pending.length === 1) setImmediate(() => this.flush());
     });
   }

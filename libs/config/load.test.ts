@@ -441,7 +441,15 @@ describe('loadConfig: webhooks', () => {
     const config = loadConfig({ env: {} });
     const { secret: unset, ...delivery } = config.webhooks;
     assert.equal(unset, undefined);
-    assert.deepEqual(delivery, { initialBackoffMs: 1_000, maxBackoffMs: 300_000, maxAgeSeconds: 86_400, timeoutMs: 10_000, concurrency: 256 });
+    assert.deepEqual(delivery, { initialBackoffMs: 1_000, maxBackoffMs: 300_000, maxAgeSeconds: 86_400, timeoutMs: 10_000, allowPrivateNetworks: false, concurrency: 256 });
+  });
+
+  it('takes allowPrivateNetworks as a boolean or as "true"/"false" from a ${ENV} reference, and names it when it is neither', () => {
+    const withFile = (value: string) => loadConfig({ path: file(`webhooks:\n  allowPrivateNetworks: ${value}\n`), env: { ALLOW: 'true' } });
+    assert.equal(withFile('true').webhooks.allowPrivateNetworks, true);
+    assert.equal(withFile('"${ALLOW}"').webhooks.allowPrivateNetworks, true);
+    assert.equal(withFile('"false"').webhooks.allowPrivateNetworks, false);
+    assert.throws(() => withFile('"yes please"'), /webhooks\.allowPrivateNetworks/);
   });
 
   it('takes the secret from SPILLWAY_WEBHOOK_SECRET or a ${ENV} reference, an empty one meaning unset', () => {

@@ -69,6 +69,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, portOf: 
   if (env.REDIS_URL) section('redis').url = env.REDIS_URL;
   if (env.SPILLWAY_PREFIX) raw.prefix = env.SPILLWAY_PREFIX;
   if (env.SPILLWAY_WEBHOOK_SECRET) section('webhooks').secret = env.SPILLWAY_WEBHOOK_SECRET;
+  if (env.SPILLWAY_ADMIN_KEY) section('admin').key = env.SPILLWAY_ADMIN_KEY;
   if (env.SPILLWAY_MOCK_LATENCY_MS) section('mock').latencyMs = parseNonNegative(env.SPILLWAY_MOCK_LATENCY_MS, 'SPILLWAY_MOCK_LATENCY_MS');
   if (env.SPILLWAY_MOCK_TOKENS_PER_SECOND) section('mock').tokensPerSecond = parseNonNegative(env.SPILLWAY_MOCK_TOKENS_PER_SECOND, 'SPILLWAY_MOCK_TOKENS_PER_SECOND');
   if (env.SPILLWAY_API_KEYS) section('auth').keys = env.SPILLWAY_API_KEYS.split(',').map((key) => key.trim()).filter(Boolean).map((key) => ({ key }));

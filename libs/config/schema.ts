@@ -116,6 +116,15 @@ export const configSchema = z.object({
         .default([]),
     })
     .prefault({}),
+  /** The operators' side: the live dashboard at /dashboard (services/dashboard). */
+  admin: z
+    .object({
+      /** The admin credential (env SPILLWAY_ADMIN_KEY); without it the dashboard is off. Client keys never open it. */
+      key: z.preprocess((value) => (value === '' ? undefined : value), z.string().min(16, 'must be at least 16 characters (e.g. `openssl rand -hex 24`)').optional()),
+      /** How often every process publishes its dashboard counters to the store, and the dashboard samples them. */
+      snapshotIntervalMs: z.preprocess(fromEnvString, z.number().int().min(250).default(2_000)),
+    })
+    .prefault({}),
   idempotency: z
     .object({ windowSeconds: z.preprocess(fromEnvString, z.number().int().positive().default(24 * 3600)) })
     .prefault({}),
@@ -141,8 +150,10 @@ export const configSchema = z.object({
        * file, so another tenant's batch is never queued behind them.
        */
       maxInFlightPerTenant: z.preprocess(fromEnvString, z.number().int().positive().default(1000)),
-      /** How often the feeder tops up each tenant's lines; it also runs whenever a line finishes. */
+      /** How often the feeder tops up each tenant's lines. */
       feedIntervalMs: z.preprocess(fromEnvString, z.number().int().positive().default(250)),
+      /** Finished batches are forgotten (404, gone from lists) this long after they were created; their files stay. */
+      retentionDays: z.preprocess(fromEnvString, z.number().positive().default(30)),
     })
     .prefault({}),
   /** The WebSocket endpoint (/v1/realtime). */

@@ -16,6 +16,8 @@ export interface AppOptions {
 }
 
 const openPaths = new Set(['/healthz', '/readyz', '/metrics']);
+/** The admin dashboard checks the admin key itself (services/dashboard); a client key does not open it. */
+const ownAuthPath = /^\/dashboard(\/|$)/;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -49,7 +51,8 @@ export function createApp(opts: AppOptions): FastifyInstance {
   app.decorateRequest('client', null as unknown as Client);
   app.addHook('onRequest', async (req) => {
     req.client = anonymousClient;
-    if (!opts.auth.enabled || openPaths.has(req.url.split('?')[0] ?? '')) return;
+    const path = req.url.split('?')[0] ?? '';
+    if (!opts.auth.enabled || openPaths.has(path) || ownAuthPath.test(path)) return;
     const client = opts.auth.check(presentedKey(req.headers));
     if (client === undefined) {
       throw new GatewayError(401, 'Incorrect or missing API key. Send a Spillway client key as "Authorization: Bearer <key>" (or "x-api-key: <key>").', { code: 'invalid_api_key', type: 'invalid_request_error' });

@@ -1,7 +1,7 @@
 // The in-memory store of the embedded default: the same interface, gone when the process ends.
 import { EventEmitter } from 'node:events';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
-import type { Batch, BatchLineOutcome, BatchStatus } from '#libs/contracts/batch.ts';
+import { finalBatchStatuses, type Batch, type BatchLineOutcome, type BatchStatus } from '#libs/contracts/batch.ts';
 import { feedStart, type BatchFeed, type BatchOwner, type FeedPosition } from './store.ts';
 import type { BatchPage, BeginOutcome, HealthUpdate, IdempotencyBinding, PublishOptions, RequestState, Store, StoreOptions } from './store.ts';
 
@@ -25,6 +25,7 @@ export class MemoryStore implements Store {
     { batch: Batch; owner: BatchOwner; counts: Record<BatchLineOutcome['kind'], number>; seen: Set<string>; output: string[]; errors: string[]; feed: FeedPosition | undefined }
   >();
   private readonly batchNotices = new Set<string>();
+  private readonly dashboard = new Map<string, Expiring<string>>();
   private readonly live = new EventEmitter();
   private readonly opts: StoreOptions;
   private readonly sweeper: NodeJS.Timeout;
@@ -199,6 +200,17 @@ export class MemoryStore implements Store {
     return [...this.batchNotices];
   }
 
+  async pruneBatches(createdBefore: number): Promise<number> {
+    let pruned = 0;
+    for (const [id, entry] of this.batches) {
+      if (entry.batch.created_at < createdBefore && finalBatchStatuses.includes(entry.batch.status)) {
+        this.batches.delete(id);
+        pruned++;
+      }
+    }
+    return pruned;
+  }
+
   async getBatch(id: string): Promise<Batch | undefined> {
     const entry = this.batches.get(id);
     if (!entry) return undefined;
@@ -244,6 +256,14 @@ export class MemoryStore implements Store {
     entry.errors = [];
   }
 
+  async saveDashboardSnapshot(instanceId: string, snapshot: string, ttlSeconds: number): Promise<void> {
+    this.dashboard.set(instanceId, { value: snapshot, expiresAt: Date.now() + ttlSeconds * 1000 });
+  }
+
+  async dashboardSnapshots(): Promise<string[]> {
+    return [...this.dashboard.keys()].map((id) => fresh(this.dashboard, id)).filter((s): s is string => s !== undefined);
+  }
+
   onReconnect(): void {
     // Never disconnected: nothing to do.
   }
@@ -259,7 +279,7 @@ export class MemoryStore implements Store {
 
   private sweep(): void {
     const now = Date.now();
-    for (const map of [this.results, this.states, this.claims, this.replays, this.idempotency, this.cancelled] as Map<string, Expiring<unknown>>[]) {
+    for (const map of [this.results, this.states, this.claims, this.replays, this.idempotency, this.cancelled, this.dashboard] as Map<string, Expiring<unknown>>[]) {
       for (const [key, entry] of map) if (entry.expiresAt <= now) map.delete(key);
     }
   }

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { liveEventSchema, resultEnvelopeSchema, type LiveEvent, type ResultEnvelope } from '#libs/contracts/envelope.ts';
-import { batchSchema, type Batch, type BatchLineOutcome, type BatchStatus } from '#libs/contracts/batch.ts';
+import { batchSchema, batchStatusSchema, finalBatchStatuses, type Batch, type BatchLineOutcome, type BatchStatus } from '#libs/contracts/batch.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
 import { StoreUnavailableError, batchOwnerSchema, feedPositionSchema, feedStart, type BatchFeed, type BatchOwner, type FeedPosition, healthUpdateSchema, type BatchPage, type BeginOutcome, idempotencyBindingSchema, storeKeys, type HealthUpdate, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
 
@@ -386,6 +386,22 @@ export class RedisStore implements Store {
     return this.client.smembers(this.keys.batchNotices);
   }
 
+  async pruneBatches(createdBefore: number): Promise<number> {
+    const ids = await this.client.zrangebyscore(this.keys.batches, '-inf', `(${createdBefore}`);
+    let pruned = 0;
+    for (const id of ids) {
+      const status = await this.client.hget(this.keys.batch(id), 'status');
+      if (status !== null && !finalBatchStatuses.includes(batchStatusSchema.parse(status))) continue;
+      const k = this.keys;
+      const transaction = this.client.multi();
+      transaction.del(k.batch(id), k.batchCounts(id), k.batchSeen(id), k.batchOutput(id), k.batchErrors(id));
+      transaction.zrem(k.batches, id);
+      await execOrThrow(transaction);
+      pruned++;
+    }
+    return pruned;
+  }
+
   async getBatch(id: string): Promise<Batch | undefined> {
     const [raw, counts] = await Promise.all([this.client.hget(this.keys.batch(id), 'object'), this.client.hgetall(this.keys.batchCounts(id))]);
     if (raw === null) return undefined;
@@ -422,6 +438,24 @@ export class RedisStore implements Store {
 
   async dropBatchLines(id: string): Promise<void> {
     await this.client.del(this.keys.batchSeen(id), this.keys.batchOutput(id), this.keys.batchErrors(id));
+  }
+
+  async saveDashboardSnapshot(instanceId: string, snapshot: string, ttlSeconds: number): Promise<void> {
+    const now = Date.now();
+    const key = this.keys.dashboardSnapshot(instanceId);
+    const transaction = this.client.multi();
+    transaction.hset(key, 'snapshot', snapshot);
+    transaction.expire(key, ttlSeconds);
+    // The index says who published lately (scored by when each entry lapses); it forgets the lapsed.
+    transaction.zadd(this.keys.dashboardInstances, now + ttlSeconds * 1000, instanceId);
+    transaction.zremrangebyscore(this.keys.dashboardInstances, '-inf', now);
+    await execOrThrow(transaction);
+  }
+
+  async dashboardSnapshots(): Promise<string[]> {
+    const ids = await this.client.zrangebyscore(this.keys.dashboardInstances, Date.now(), '+inf');
+    const snapshots = await Promise.all(ids.map((id) => this.client.hget(this.keys.dashboardSnapshot(id), 'snapshot')));
+    return snapshots.filter((s): s is string => s !== null);
   }
 
   onReconnect(listener: () => void): void {

@@ -112,6 +112,8 @@ export interface Store {
   markBatchNotice(id: string, pending: boolean): Promise<void>;
   /** The finished batches whose webhook is still to be delivered. */
   pendingBatchNotices(): Promise<string[]>;
+  /** Forgets finished batches created before `createdBefore` (unix seconds); returns how many. */
+  pruneBatches(createdBefore: number): Promise<number>;
   /**
    * Replaces the batch object if its status is still `expected`; false otherwise. Every change
    * to a batch changes its status, so this is a compare-and-set on the whole object.
@@ -128,6 +130,14 @@ export interface Store {
   batchLines(id: string): Promise<{ output: string[]; errors: string[] }>;
   /** Forgets the recorded lines (the counts stay) once they are in the batch's files. */
   dropBatchLines(id: string): Promise<void>;
+
+  /**
+   * Publishes this process's dashboard snapshot (services/dashboard/snapshot.ts, as JSON), kept
+   * for ttlSeconds unless published again: a process that stops publishing drops out by itself.
+   */
+  saveDashboardSnapshot(instanceId: string, snapshot: string, ttlSeconds: number): Promise<void>;
+  /** The latest dashboard snapshot of every process still publishing, as published. */
+  dashboardSnapshots(): Promise<string[]>;
 
   /** Called after the connection to the store was lost and is back (its data may be gone). */
   onReconnect(listener: () => void): void;
@@ -204,6 +214,8 @@ export function storeKeys(prefix: string): {
   batches: string;
   batchesFeeding: string;
   batchNotices: string;
+  dashboardSnapshot: (instanceId: string) => string;
+  dashboardInstances: string;
 } {
   return {
     result: (id) => `${prefix}:result:${id}`,
@@ -225,5 +237,7 @@ export function storeKeys(prefix: string): {
     batches: `${prefix}:batches`,
     batchesFeeding: `${prefix}:batches:feeding`,
     batchNotices: `${prefix}:batches:notices`,
+    dashboardSnapshot: (instanceId) => `${prefix}:dashboard:instance:${instanceId}`,
+    dashboardInstances: `${prefix}:dashboard:instances`,
   };
 }

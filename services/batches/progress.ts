@@ -127,6 +127,8 @@ export async function startBatchProgress(runtime: Runtime, storage: FileStorage,
   }
 
   async function sweep(): Promise<void> {
+    const pruned = await store.pruneBatches(Math.floor(Date.now() / 1000 - runtime.config.batches.retentionDays * 86_400));
+    if (pruned > 0) log.info({ pruned, retentionDays: runtime.config.batches.retentionDays }, 'finished batches past their retention forgotten');
     for (const id of await store.pendingBatchNotices()) {
       const batch = await store.getBatch(id);
       if (batch && finalBatchStatuses.includes(batch.status)) await notify(batch);

@@ -25,6 +25,7 @@ import { anthropicError } from './anthropic/errors.ts';
 import { anthropicToChat } from './anthropic/request.ts';
 import { createRealtime } from './websocket.ts';
 import { bindOrFind, idempotencyKeyOf, type IdempotencyClaim } from './idempotency.ts';
+import { recordingSpan, traceProduce, traceServer } from '#libs/telemetry/tracing.ts';
 
 export interface IngestService {
   id: string;
@@ -84,6 +85,11 @@ function priorityOf(req: FastifyRequest): 'interactive' | 'batch' {
   if (raw === undefined || raw === 'interactive') return 'interactive';
   if (raw === 'batch') return 'batch';
   throw new GatewayError(400, `Invalid ${priorityHeader} header: expected 'interactive' or 'batch', got '${String(raw)}'.`, { code: 'invalid_header', param: priorityHeader });
+}
+
+/** A route that accepts requests, run in a server span (the start of a request's trace). */
+function traced(route: string, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>): (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
+  return (req, reply) => traceServer(req.raw, reply.raw, route, () => handler(req, reply));
 }
 
 /** The 202 an async submission gets: where and how to fetch the answer. */
@@ -165,14 +171,18 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
 
   /** Produces the envelope; only Kafka's acknowledgement makes the request accepted. */
   async function produce(envelope: RequestEnvelope, idempotency: IdempotencyClaim | undefined): Promise<void> {
+    const topic = envelope.priority === 'batch' ? runtime.topics.batch : runtime.topics.interactive;
     try {
-      await runtime.bus.produce(envelope.priority === 'batch' ? runtime.topics.batch : runtime.topics.interactive, [
-        {
-          key: envelope.id,
-          value: JSON.stringify(envelope),
-          headers: { 'spillway-request-id': envelope.id, 'spillway-deadline': String(envelope.deadline) },
-        },
-      ]);
+      // The bus carries the produce span's context to the worker in the message headers.
+      await traceProduce(topic, envelope.id, () =>
+        runtime.bus.produce(topic, [
+          {
+            key: envelope.id,
+            value: JSON.stringify(envelope),
+            headers: { 'spillway-request-id': envelope.id, 'spillway-deadline': String(envelope.deadline) },
+          },
+        ]),
+      );
     } catch (err) {
       const refusal = err instanceof BusUnavailableError ? await refuse(envelope, err) : undefined;
       if (refusal === 'accepted after all') {
@@ -314,9 +324,12 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     const requestId = newRequestId(now);
     const tenant = req.client.tenant;
     const idempotency = idempotencyKeyOf(req, tenant, body);
+    const span = recordingSpan();
+    span?.setAttributes({ 'spillway.request_id': requestId, 'spillway.priority': priority, 'gen_ai.operation.name': request.operation, 'gen_ai.request.model': body.model });
     if (idempotency) {
       const existing = await bindOrFind(store, idempotency, requestId, Math.ceil((config.kafka.produceTimeoutMs * 2) / 1000));
       if (existing) {
+        span?.setAttribute('spillway.request_id', existing);
         log.info({ requestId: existing }, 'Idempotency-Key names an accepted request; answering from it');
         if (async) return acceptedReply(reply, existing, body.model, now);
         return relay(existing, mode, deadline, reply, dialect, followRemote(existing), async () => undefined, true);
@@ -412,8 +425,8 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (!realtime.handleUpgrade(req, socket, head)) socket.destroy();
       });
-      app.post('/v1/chat/completions', chatCompletions);
-      app.post('/v1/embeddings', embeddings);
+      app.post('/v1/chat/completions', traced('/v1/chat/completions', chatCompletions));
+      app.post('/v1/embeddings', traced('/v1/embeddings', embeddings));
       app.get('/v1/requests/:id/stream', resumeStream);
       // The Anthropic surface answers every error, the framework's included, in Anthropic's shape.
       void app.register(async (anthropic) => {
@@ -421,8 +434,8 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
           const error = asGatewayError(err, req, config.server.bodyLimitBytes);
           return reply.status(error.status).headers(error.headers).send(anthropicError(error.status, error.body));
         });
-        anthropic.post('/anthropic/v1/messages', anthropicMessages);
-        anthropic.post('/v1/messages', anthropicMessages);
+        anthropic.post('/anthropic/v1/messages', traced('/anthropic/v1/messages', anthropicMessages));
+        anthropic.post('/v1/messages', traced('/v1/messages', anthropicMessages));
       });
       const models = () => registry.listModels().map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.owned_by }));
       app.get('/v1/models', async () => ({ object: 'list', data: models() }));

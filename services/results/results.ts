@@ -12,6 +12,7 @@ import { requestView } from './request-view.ts';
 import { startWebhooks } from './webhooks.ts';
 import { DirectoryStorage } from '#libs/storage/directory.ts';
 import { startBatchProgress } from '#services/batches/progress.ts';
+import { failSpan, traceConsume } from '#libs/telemetry/tracing.ts';
 
 export interface ResultsService {
   register(app: FastifyInstance): void;
@@ -20,21 +21,26 @@ export interface ResultsService {
 
 export async function startResults(runtime: Runtime): Promise<ResultsService> {
   const log = runtime.logger.child({ service: 'results' });
+  const groupId = groupIds(runtime.config.prefix).results;
   const consumer = await runtime.bus.consume({
-    groupId: groupIds(runtime.config.prefix).results,
+    groupId,
     topics: [runtime.topics.results],
     concurrency: 64,
-    handle: async (message) => {
-      const parsed = resultEnvelopeSchema.safeParse(safeJson(message.value.toString('utf8')));
-      if (!parsed.success) {
-        log.error({ offset: message.offset, partition: message.partition }, 'a result is not a valid result envelope; sent to the dead-letter topic');
-        runtime.metrics.deadLetters.inc({ reason: 'invalid_result' });
-        await deadLetter(runtime.bus, runtime.topics.dlq, message, parsed.error.message);
-        return;
-      }
-      await runtime.store.saveResult(parsed.data);
-      log.debug({ requestId: parsed.data.id, status: parsed.data.status }, 'result recorded');
-    },
+    // Recording a result ends its request's trace: the span continues the worker's produce.
+    handle: (message) =>
+      traceConsume(message, groupId, async (span) => {
+        const parsed = resultEnvelopeSchema.safeParse(safeJson(message.value.toString('utf8')));
+        if (!parsed.success) {
+          failSpan(span, 'invalid_result');
+          log.error({ offset: message.offset, partition: message.partition }, 'a result is not a valid result envelope; sent to the dead-letter topic');
+          runtime.metrics.deadLetters.inc({ reason: 'invalid_result' });
+          await deadLetter(runtime.bus, runtime.topics.dlq, message, parsed.error.message);
+          return;
+        }
+        if (span.isRecording()) span.setAttribute('spillway.status', parsed.data.status);
+        await runtime.store.saveResult(parsed.data);
+        log.debug({ requestId: parsed.data.id, status: parsed.data.status }, 'result recorded');
+      }),
   });
 
   const webhooks = await startWebhooks(runtime).catch(async (err: unknown) => {

@@ -12,10 +12,12 @@ import { failureResponse } from '#libs/routing/failure-response.ts';
 import { keyHealthId } from '#libs/routing/key-pool.ts';
 import { resolvePolicy, type ResolvedPolicy } from '#libs/routing/policy-schema.ts';
 import { waitHint } from '#libs/routing/retry-after.ts';
-import type { Target } from '#libs/routing/chain.ts';
+import type { Chain, Target } from '#libs/routing/chain.ts';
 import { UpstreamError, type CallOptions, type CallResult, type ProviderAdapter } from '#libs/providers/provider.ts';
 import { encodeEmbeddings, type EmbeddingsRequest, type EmbeddingsResponse } from '#libs/contracts/embeddings.ts';
 import type { Usage } from '#libs/contracts/chat.ts';
+import { withSpan } from '#libs/telemetry/tracing.ts';
+import { describeAttempt, endAttemptSpan, startAttemptSpan } from '#libs/telemetry/tracing-genai.ts';
 import type { WorkerContext } from './execute.ts';
 import { HedgeRace, LostRaceError } from './hedge-race.ts';
 import { StreamClock } from './stream-clock.ts';
@@ -72,8 +74,8 @@ export async function runAttempts(ctx: WorkerContext, envelope: RequestEnvelope,
     // and a hedge may pay for the same answer twice.
     const hedge: { afterMs: number } | undefined = step.kind === 'attempt' && envelope.priority === 'interactive' && policy.hedge ? policy.hedge : undefined;
     const settled: Settled[] = hedge
-      ? await hedged(ctx, envelope, step, policy, relay, cancelled, calls, hedge.afterMs, () => ({ ...routing(), attempts: [...records, { target: step.target, keyId: step.keyId, lane: step.lane, kind: 'first', at: Date.now() }] }))
-      : [{ step, outcome: await callOnce(ctx, envelope, step.target, step.keyId, policy, relay, cancelled, calls), startedAt }];
+      ? await hedged(ctx, envelope, step, chain, policy, relay, cancelled, calls, hedge.afterMs, () => ({ ...routing(), attempts: [...records, { target: step.target, keyId: step.keyId, lane: step.lane, kind: 'first', at: Date.now() }] }))
+      : [{ step, outcome: await callOnce(ctx, envelope, step.target, step.keyId, fallbackIndex(chain, step), policy, relay, cancelled, calls), startedAt }];
     // Hedge losers are recorded as cancelled attempts; the call that decided goes on below.
     for (const loser of settled.slice(0, -1)) {
       const lost = loser.outcome.ok ? undefined : loser.outcome;
@@ -155,8 +157,46 @@ interface Contender {
   signal: AbortSignal;
 }
 
-/** One call to one target, streaming through the relay or whole. */
+/** Where a step's target stands in its lane of the chain: 0 for the primary group, n for the n-th fallback. */
+function fallbackIndex(chain: Chain, step: Step): number {
+  return Math.max(0, chain[step.lane].findIndex((s) => s.targets.some((t) => t.target.id === step.target.id)));
+}
+
+/** One call to one target, in its own span (GenAI conventions, tracing-genai.ts). */
 async function callOnce(
+  ctx: WorkerContext,
+  envelope: RequestEnvelope,
+  target: Target,
+  keyId: string | undefined,
+  fallback: number,
+  policy: ResolvedPolicy,
+  relay: StreamRelay | undefined,
+  cancelled: AbortSignal,
+  calls: CallCount,
+  contender?: Contender,
+): Promise<Success | Failure> {
+  calls.started++;
+  const span = startAttemptSpan(envelope.operation, target.model);
+  if (span.isRecording()) {
+    describeAttempt(span, {
+      requestId: envelope.id,
+      operation: envelope.operation,
+      provider: target.provider,
+      providerType: ctx.registry.get(target.provider)?.type,
+      providerConfig: ctx.config.providers[target.provider],
+      model: target.model,
+      attempt: calls.started,
+      fallbackIndex: fallback,
+      priority: envelope.priority,
+    });
+  }
+  const outcome = await withSpan(span, () => callUpstream(ctx, envelope, target, keyId, policy, relay, cancelled, calls, contender));
+  endAttemptSpan(span, outcome);
+  return outcome;
+}
+
+/** One call to one target, streaming through the relay or whole. */
+async function callUpstream(
   ctx: WorkerContext,
   envelope: RequestEnvelope,
   target: Target,
@@ -165,9 +205,8 @@ async function callOnce(
   relay: StreamRelay | undefined,
   cancelled: AbortSignal,
   calls: CallCount,
-  contender?: Contender,
+  contender: Contender | undefined,
 ): Promise<Success | Failure> {
-  calls.started++;
   const adapter = ctx.registry.get(target.provider);
   if (!adapter) return failure(new UpstreamError(`no adapter for provider ${target.provider}`, { phase: 'connect' }), 'internal');
   const secret = keyId ? ctx.registry.secret(target.provider, keyId) : undefined;
@@ -273,6 +312,7 @@ async function hedged(
   ctx: WorkerContext,
   envelope: RequestEnvelope,
   step: Step,
+  chain: Chain,
   policy: ResolvedPolicy,
   relay: StreamRelay | undefined,
   cancelled: AbortSignal,
@@ -284,7 +324,7 @@ async function hedged(
   const start = (s: Step): Promise<Settled> => {
     const { id, signal } = race.join();
     const startedAt = Date.now();
-    return callOnce(ctx, envelope, s.target, s.keyId, policy, relay, cancelled, calls, { race, id, signal }).then((outcome) => ({ step: s, outcome, startedAt }));
+    return callOnce(ctx, envelope, s.target, s.keyId, fallbackIndex(chain, s), policy, relay, cancelled, calls, { race, id, signal }).then((outcome) => ({ step: s, outcome, startedAt }));
   };
   const primary = start(step);
   const timer = new AbortController();

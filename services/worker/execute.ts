@@ -13,6 +13,8 @@ import { deadLetter } from '#libs/bus/dead-letter.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
 import { envelopeVersion } from '#libs/contracts/envelope.ts';
 import { requestOutcome } from '#libs/telemetry/request-outcome.ts';
+import { failSpan, recordingSpan, traceConsume, traceProduce } from '#libs/telemetry/tracing.ts';
+import { groupIds } from '#libs/bus/topics.ts';
 
 export interface WorkerContext extends Runtime {
   workerId: string;
@@ -26,15 +28,28 @@ export interface WorkerContext extends Runtime {
 
 const claimPollMs = 250;
 
-export async function handleMessage(ctx: WorkerContext, message: BusMessage): Promise<void> {
-  let envelope: RequestEnvelope;
-  try {
-    envelope = requestEnvelopeSchema.parse(JSON.parse(message.value.toString('utf8')));
-  } catch (err) {
-    await rejectMessage(ctx, message, err);
-    return;
-  }
-  await run(ctx, envelope, message);
+/** Handles one request message in a `process` span, continuing the trace its headers carry. */
+export function handleMessage(ctx: WorkerContext, message: BusMessage): Promise<void> {
+  return traceConsume(message, undefined, async (span) => {
+    let envelope: RequestEnvelope;
+    try {
+      envelope = requestEnvelopeSchema.parse(JSON.parse(message.value.toString('utf8')));
+    } catch (err) {
+      failSpan(span, 'invalid_envelope');
+      await rejectMessage(ctx, message, err);
+      return;
+    }
+    if (span.isRecording()) {
+      const groups = groupIds(ctx.config.prefix);
+      span.setAttributes({
+        'messaging.consumer.group.name': message.topic === ctx.topics.batch ? groups.batchWorker : groups.worker,
+        'spillway.priority': envelope.priority,
+        'gen_ai.operation.name': envelope.operation,
+        'gen_ai.request.model': envelope.route.model,
+      });
+    }
+    await run(ctx, envelope, message);
+  });
 }
 
 async function run(ctx: WorkerContext, envelope: RequestEnvelope, message: BusMessage): Promise<void> {
@@ -88,6 +103,7 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope, message: BusMe
     await publishResult(ctx, envelope, result, { replay: envelope.reply.mode !== 'sync', seq: deltas + 1 });
     answered = true;
     countFinished(ctx, result);
+    traceFinished(result);
     log.info({ status: result.status, httpStatus: result.httpStatus, provider: result.provider, model: result.model, attempts: result.attempts.length }, 'request completed');
   } finally {
     clearInterval(renew);
@@ -104,7 +120,17 @@ async function publishResult(ctx: WorkerContext, envelope: RequestEnvelope, answ
   const result: ResultEnvelope = { ...answer, ...(envelope.reply.webhook ? { webhook: envelope.reply.webhook } : {}), ...(envelope.batch ? { batch: envelope.batch } : {}) };
   const event: LiveEvent = { id: envelope.id, seq: opts.seq, type: result.status === 'succeeded' ? 'done' : 'error', data: result };
   await ctx.store.finish(result, event, { replay: opts.replay, replyTo: envelope.reply.to });
-  await ctx.bus.produce(ctx.topics.results, [{ key: envelope.id, value: JSON.stringify(result), headers: { 'spillway-request-id': envelope.id } }]);
+  await traceProduce(ctx.topics.results, envelope.id, () =>
+    ctx.bus.produce(ctx.topics.results, [{ key: envelope.id, value: JSON.stringify(result), headers: { 'spillway-request-id': envelope.id } }]),
+  );
+}
+
+/** Says on the request's span how it ended; its attempts have spans of their own. */
+function traceFinished(result: ResultEnvelope): void {
+  const span = recordingSpan();
+  if (!span) return;
+  span.setAttributes({ 'spillway.attempts': result.attempts.length, 'spillway.status': result.status });
+  if (result.status === 'failed') failSpan(span, result.error?.code ?? result.error?.type ?? 'failed', `HTTP ${result.httpStatus}`);
 }
 
 /**

@@ -4,9 +4,8 @@
 // installs Debian's and prints its path; CHROMIUM_PATH names it, else PATH is searched).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { chromiumPath } from './chromium-path.ts';
 import { startFakeOpenAI, type FakeOpenAI } from '#test/fakes/openai-upstream.ts';
 import { startTestGateway, type TestGateway } from '#test/support/gateway.ts';
 import { cleanUpInOrder } from '#test/support/cleanup.ts';
@@ -18,23 +17,6 @@ const words = Array.from({ length: 80 }, (_, i) => `word${i}`).join(' ');
 // gateway sends no `retry:`), so the browser resumes a request that is still generating.
 const tokenIntervalMs = 60;
 const cutAfterEvents = 5;
-
-function chromiumPath(): string {
-  const named = process.env.CHROMIUM_PATH;
-  if (named) return named;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    for (const name of ['chromium', 'chromium-browser', 'google-chrome-stable', 'google-chrome']) {
-      const candidate = join(dir, name);
-      try {
-        accessSync(candidate, constants.X_OK);
-        return candidate;
-      } catch {
-        // not here; keep looking
-      }
-    }
-  }
-  throw new Error('No Chromium found: run scripts/browser-deps.sh (it installs Debian\'s chromium) or set CHROMIUM_PATH.');
-}
 
 describe('EventSource in Chromium (kafka)', () => {
   let upstream: FakeOpenAI | undefined;
@@ -91,9 +73,12 @@ describe('EventSource in Chromium (kafka)', () => {
     assert.ok(resumed, `the browser came back for the rest${context()}`);
     const lastForwarded = first.forwardedIds.at(-1);
     assert.ok(lastForwarded !== undefined && lastForwarded > 0);
-    assert.equal(resumed.lastEventId, String(lastForwarded), `the reconnect carries the id of the last event the browser got${context()}`);
-    assert.equal(result.lastEventIdAtErrors[0], String(lastForwarded));
-    assert.deepEqual(result.eventIds, [...first.forwardedIds, ...resumed.forwardedIds], 'the browser got exactly what the two streams carried');
+    // The frames still in flight when a connection dies may never reach the page (Chromium drops
+    // the read that ends in the error), so the browser may resume from before the last forwarded.
+    const lastGot = Number(result.lastEventIdAtErrors[0]);
+    assert.ok(lastGot >= 1 && lastGot <= lastForwarded, `the page had events 1..${String(lastGot)} of the ${String(lastForwarded)} forwarded${context()}`);
+    assert.equal(resumed.lastEventId, String(lastGot), `the reconnect carries the id of the last event the browser got${context()}`);
+    assert.deepEqual(result.eventIds, [...first.forwardedIds.filter((id) => id <= lastGot), ...resumed.forwardedIds], 'the browser got exactly what the two streams carried, up to its resume point');
     t.diagnostic(`first stream cut after events ${first.forwardedIds.join(',')}; resumed ${resumed.openedAt - (first.lastEventAt ?? 0)} ms later with Last-Event-ID ${String(resumed.lastEventId)}, which carried ${resumed.forwardedIds.length} events over ${(resumed.lastEventAt ?? resumed.openedAt) - resumed.openedAt} ms`);
     await page.close();
   });

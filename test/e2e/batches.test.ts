@@ -202,6 +202,21 @@ for (const mode of modes) describe(`the Batch API (${mode})`, () => {
     assert.deepEqual({ ...raw, data: null }, { object: 'list', data: null, first_id: ids[1], last_id: ids[1], has_more: true });
     assert.equal((await fetch(`${gateway.url}/v1/batches?after=batch_unknown`)).status, 400);
   });
+
+  // Last: it forgets the batches the tests above created.
+  it('forgets finished batches past their retention, and never one still running', async () => {
+    const done = await settled((await client.batches.create({ input_file_id: await upload([chatLine('kept', 'openai/gpt-4o-mini', 'x')]), endpoint: '/v1/chat/completions', completion_window: '24h' })).id);
+    const running = await client.batches.create({ input_file_id: await upload([chatLine('slow', 'slow/gpt-4o-mini', 'x')]), endpoint: '/v1/chat/completions', completion_window: '24h' });
+    // As the sweeper does once batches.retentionDays have passed since both were created.
+    assert.ok((await gateway.runtime.store.pruneBatches(Math.floor(Date.now() / 1000) + 1)) >= 1);
+    await assert.rejects(client.batches.retrieve(done.id), (err: unknown) => err instanceof OpenAI.NotFoundError);
+    const listed = [];
+    for await (const batch of client.batches.list({ limit: 100 })) listed.push(batch.id);
+    assert.ok(!listed.includes(done.id), 'gone from the list too');
+    assert.ok(listed.includes(running.id), 'the running batch is kept');
+    assert.equal((await settled(running.id)).status, 'completed');
+    assert.equal((await client.files.retrieve(done.output_file_id ?? '')).purpose, 'batch_output', 'its files stay');
+  });
 });
 
 describe('batch expiry (kafka)', () => {

@@ -25,6 +25,8 @@ const envelopeFields = {
   v: z.literal(envelopeVersion),
   id: z.string().min(1),
   tenant: z.string().default('default'),
+  /** The client key id that sent it: only that key may read its answer ('anonymous' when the API is open). */
+  owner: z.string().min(1).optional(),
   route: z.object({
     model: z.string().min(1),
     /** Replace the alias's fallbacks for this request. */
@@ -102,6 +104,8 @@ export const resultEnvelopeSchema = z.object({
   webhook: webhookSchema.optional(),
   /** Copied from the request, so the batch it belongs to can record it. */
   batch: batchRefSchema.optional(),
+  /** Copied from the request: the client key id that may read it. */
+  owner: z.string().min(1).optional(),
 });
 export type ResultEnvelope = z.infer<typeof resultEnvelopeSchema>;
 

@@ -19,6 +19,15 @@ export interface Client {
 /** The caller when the API is open (no client keys configured). */
 export const anonymousClient: Client = { keyId: 'anonymous', tenant: 'default' };
 
+/**
+ * Whether a client may read a request, result, stream, batch or file that `owner` (a key id)
+ * created: with the API open, anything; with keys, only what its own key created. Something
+ * with no owner recorded (made before owners were, or produced straight to Kafka) is nobody's.
+ */
+export function mayRead(client: Client, owner: string | undefined): boolean {
+  return client === anonymousClient || owner === client.keyId;
+}
+
 /** The subprotocol prefix a browser, which cannot set headers on a WebSocket, sends its key in. */
 export const keySubprotocolPrefix = 'spillway.key.';
 

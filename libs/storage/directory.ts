@@ -100,7 +100,9 @@ export class DirectoryStorage implements FileStorage {
   async list(query: ListQuery): Promise<ListPage> {
     await this.prepare();
     const names = (await readdir(this.dir)).filter((name) => name.endsWith('.json') && isFileId(name.slice(0, -'.json'.length)));
-    const all = (await Promise.all(names.map((name) => this.readMeta(join(this.dir, name))))).filter((f): f is StoredFile => f !== undefined);
+    const all = (await Promise.all(names.map((name) => this.readMeta(join(this.dir, name))))).filter(
+      (f): f is StoredFile => f !== undefined && (query.owner === undefined || f.owner === query.owner),
+    );
     // A total order (time, then id), so paging with `after` never skips or repeats a file.
     all.sort((a, b) => a.created_at_ms - b.created_at_ms || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     if (query.order === 'desc') all.reverse();
@@ -124,6 +126,7 @@ export class DirectoryStorage implements FileStorage {
       created_at: Math.floor(createdAtMs / 1000),
       created_at_ms: createdAtMs,
       status: 'processed',
+      ...(file.owner !== undefined ? { owner: file.owner } : {}),
     };
     const metaTemp = join(this.staging, `${stored.id}.json.part`);
     try {

@@ -13,12 +13,15 @@ export const storedFileSchema = z.object({
   /** The exact creation time; lists are ordered by it (then by id). */
   created_at_ms: z.number().int(),
   status: z.enum(['uploaded', 'processed', 'error']),
+  /** The client key id the file belongs to (absent in files stored before owners were). */
+  owner: z.string().optional(),
 });
 export type StoredFile = z.infer<typeof storedFileSchema>;
 
 export interface NewFile {
   filename: string;
   purpose: string;
+  owner?: string | undefined;
 }
 
 /** Bytes written to storage but not yet visible: commit gives them an id, discard drops them. */
@@ -30,6 +33,8 @@ export interface StagedFile {
 
 export interface ListQuery {
   purpose?: string | undefined;
+  /** Only this client key id's files (every file when absent); `after` must be one of them. */
+  owner?: string | undefined;
   /** Return the files that come after this id in the chosen order. */
   after?: string | undefined;
   limit: number;

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { finalBatchStatuses, type Batch, type BatchLineOutcome, type BatchStatus } from '#libs/contracts/batch.ts';
 import { feedStart, type BatchFeed, type BatchOwner, type FeedPosition } from './store.ts';
-import type { BatchPage, BeginOutcome, HealthUpdate, IdempotencyBinding, PublishOptions, RequestState, Store, StoreOptions } from './store.ts';
+import type { BatchPage, BeginOutcome, BeginRequest, RequestStatus, HealthUpdate, IdempotencyBinding, PublishOptions, RequestState, Store, StoreOptions } from './store.ts';
 
 interface Expiring<T> {
   value: T;
@@ -13,7 +13,7 @@ interface Expiring<T> {
 export class MemoryStore implements Store {
   readonly durable = false;
   private readonly results = new Map<string, Expiring<ResultEnvelope>>();
-  private readonly states = new Map<string, Expiring<RequestState>>();
+  private readonly states = new Map<string, Expiring<RequestStatus>>();
   private readonly claims = new Map<string, Expiring<string>>();
   private readonly replays = new Map<string, Expiring<LiveEvent[]>>();
   private readonly idempotency = new Map<string, Expiring<IdempotencyBinding>>();
@@ -81,28 +81,28 @@ export class MemoryStore implements Store {
     return fresh(this.results, id);
   }
 
-  async setState(id: string, state: RequestState): Promise<void> {
+  async setState(id: string, state: RequestState, owner?: string): Promise<void> {
     if (state === 'accepted' && fresh(this.states, id)) return;
-    this.states.set(id, { value: state, expiresAt: Date.now() + this.opts.resultTtlSeconds * 1000 });
+    this.states.set(id, { value: owner === undefined ? { state } : { state, owner }, expiresAt: Date.now() + this.opts.resultTtlSeconds * 1000 });
   }
 
-  async getState(id: string): Promise<RequestState | undefined> {
+  async getState(id: string): Promise<RequestStatus | undefined> {
     return fresh(this.states, id);
   }
 
-  async begin(id: string, owner: string, leaseMs: number, batchId?: string): Promise<BeginOutcome> {
+  async begin(id: string, claimant: string, leaseMs: number, request: BeginRequest = {}): Promise<BeginOutcome> {
     const result = fresh(this.results, id);
     if (result) return { result, claimed: false, cancelled: false };
-    const cancelled = fresh(this.cancelled, id) === true || (batchId !== undefined && fresh(this.cancelled, batchId) === true);
-    const previous = fresh(this.states, id);
+    const cancelled = fresh(this.cancelled, id) === true || (request.batchId !== undefined && fresh(this.cancelled, request.batchId) === true);
+    const previous = fresh(this.states, id)?.state;
     if (fresh(this.claims, id) !== undefined) return { claimed: false, previous, cancelled };
-    this.claims.set(id, { value: owner, expiresAt: Date.now() + leaseMs });
-    await this.setState(id, 'running');
+    this.claims.set(id, { value: claimant, expiresAt: Date.now() + leaseMs });
+    await this.setState(id, 'running', request.owner);
     return { claimed: true, previous, cancelled };
   }
 
   async refuse(result: ResultEnvelope): Promise<boolean> {
-    if (fresh(this.results, result.id) || fresh(this.claims, result.id) !== undefined || fresh(this.states, result.id) === 'running') return false;
+    if (fresh(this.results, result.id) || fresh(this.claims, result.id) !== undefined || fresh(this.states, result.id)?.state === 'running') return false;
     await this.saveResult(result);
     return true;
   }
@@ -181,7 +181,7 @@ export class MemoryStore implements Store {
     const feeds: BatchFeed[] = [];
     for (const [id, entry] of this.batches) {
       const batch = await this.getBatch(id);
-      if (entry.feed && batch) feeds.push({ ...entry.feed, batch, tenant: entry.owner.tenant, recorded: entry.seen.size });
+      if (entry.feed && batch) feeds.push({ ...entry.feed, batch, tenant: entry.owner.tenant, keyId: entry.owner.keyId, recorded: entry.seen.size });
     }
     return feeds;
   }
@@ -224,8 +224,8 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async listBatches(after: string | undefined, limit: number): Promise<BatchPage> {
-    const ids = [...this.batches.keys()].reverse();
+  async listBatches(after: string | undefined, limit: number, keyId?: string): Promise<BatchPage> {
+    const ids = [...this.batches].filter(([, entry]) => keyId === undefined || entry.owner.keyId === keyId).map(([id]) => id).reverse();
     const start = after === undefined ? 0 : ids.indexOf(after) + 1;
     if (start === 0 && after !== undefined) return { unknownCursor: true };
     const page = await Promise.all(ids.slice(start, start + limit).map((id) => this.getBatch(id)));

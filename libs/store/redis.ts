@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { liveEventSchema, resultEnvelopeSchema, type LiveEvent, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { batchSchema, batchStatusSchema, finalBatchStatuses, type Batch, type BatchLineOutcome, type BatchStatus } from '#libs/contracts/batch.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
-import { StoreUnavailableError, batchOwnerSchema, feedPositionSchema, feedStart, type BatchFeed, type BatchOwner, type FeedPosition, healthUpdateSchema, type BatchPage, type BeginOutcome, idempotencyBindingSchema, storeKeys, type HealthUpdate, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
+import { StoreUnavailableError, batchOwnerSchema, decodeStatus, encodeStatus, type BeginRequest, type RequestStatus, feedPositionSchema, feedStart, type BatchFeed, type BatchOwner, type FeedPosition, healthUpdateSchema, type BatchPage, type BeginOutcome, idempotencyBindingSchema, storeKeys, type HealthUpdate, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
 
 const replayMaxLen = 10_000;
 const followTimeoutMs = 2_000;
@@ -16,22 +16,24 @@ interface Follower {
   onResync: (() => void) | undefined;
 }
 
-// KEYS: result, claim, state, the request's and its batch's cancel marks. ARGV: owner, lease ms,
-// state ttl s. Returns {result or '', 1|0 claimed, previous state or '', 1|0 cancelled}.
+// KEYS: result, claim, state, the request's and its batch's cancel marks. ARGV: claimant, lease
+// ms, state ttl s, the 'running' state value (with the request's owner). Returns {result or '',
+// 1|0 claimed, previous state value or '', 1|0 cancelled}.
 const beginScript = lua(`
 local result = redis.call('GET', KEYS[1])
 if result then return {result, 0, '', 0} end
 local cancelled = redis.call('EXISTS', KEYS[4], KEYS[5]) > 0 and 1 or 0
 local previous = redis.call('GET', KEYS[3]) or ''
 if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then
-  redis.call('SET', KEYS[3], 'running', 'EX', ARGV[3])
+  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3])
   return {'', 1, previous, cancelled}
 end
 return {'', 0, previous, cancelled}`);
 
-// KEYS: result, claim, state. ARGV: result, ttl s. Stores the result unless a worker has begun.
+// KEYS: result, claim, state. ARGV: result, ttl s. Stores the result unless a worker has begun
+// (a state value is 'running', or 'running:<owner>').
 const refuseScript = lua(`
-if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 or redis.call('GET', KEYS[3]) == 'running' then return 0 end
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 or string.sub(redis.call('GET', KEYS[3]) or '', 1, 7) == 'running' then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1`);
 
@@ -215,24 +217,25 @@ export class RedisStore implements Store {
     return resultEnvelopeSchema.parse(JSON.parse(raw));
   }
 
-  async setState(id: string, state: RequestState): Promise<void> {
+  async setState(id: string, state: RequestState, owner?: string): Promise<void> {
+    const value = encodeStatus(state, owner);
     // 'accepted' never overwrites 'running': ingest's write can land after the worker started.
-    if (state === 'accepted') await this.client.set(this.keys.state(id), state, 'EX', this.opts.resultTtlSeconds, 'NX');
-    else await this.client.set(this.keys.state(id), state, 'EX', this.opts.resultTtlSeconds);
+    if (state === 'accepted') await this.client.set(this.keys.state(id), value, 'EX', this.opts.resultTtlSeconds, 'NX');
+    else await this.client.set(this.keys.state(id), value, 'EX', this.opts.resultTtlSeconds);
   }
 
-  async getState(id: string): Promise<RequestState | undefined> {
-    const raw = await this.client.get(this.keys.state(id));
-    return raw === 'accepted' || raw === 'running' ? raw : undefined;
+  async getState(id: string): Promise<RequestStatus | undefined> {
+    return decodeStatus(await this.client.get(this.keys.state(id)));
   }
 
-  async begin(id: string, owner: string, leaseMs: number, batchId?: string): Promise<BeginOutcome> {
-    const keys = [this.keys.result(id), this.keys.claim(id), this.keys.state(id), this.keys.cancelled(id), this.keys.cancelled(batchId ?? id)];
-    const reply = await this.script(beginScript, keys, [owner, String(leaseMs), String(this.opts.resultTtlSeconds)]);
+  async begin(id: string, claimant: string, leaseMs: number, request: BeginRequest = {}): Promise<BeginOutcome> {
+    const keys = [this.keys.result(id), this.keys.claim(id), this.keys.state(id), this.keys.cancelled(id), this.keys.cancelled(request.batchId ?? id)];
+    const reply = await this.script(beginScript, keys, [claimant, String(leaseMs), String(this.opts.resultTtlSeconds), encodeStatus('running', request.owner)]);
     const [result, claimed, previous, cancelled] = Array.isArray(reply) ? reply : [];
     const outcome: BeginOutcome = { claimed: claimed === 1, cancelled: cancelled === 1 };
     if (typeof result === 'string' && result !== '') outcome.result = resultEnvelopeSchema.parse(JSON.parse(result));
-    if (previous === 'accepted' || previous === 'running') outcome.previous = previous;
+    const before = typeof previous === 'string' ? decodeStatus(previous) : undefined;
+    if (before) outcome.previous = before.state;
     return outcome;
   }
 
@@ -341,6 +344,7 @@ export class RedisStore implements Store {
     transaction.hset(this.keys.batch(batch.id), 'status', batch.status, 'object', JSON.stringify(batch), 'owner', JSON.stringify(owner));
     // Ids are time-ordered, so within one second the member order is the creation order.
     transaction.zadd(this.keys.batches, batch.created_at, batch.id);
+    if (owner.keyId !== undefined) transaction.zadd(this.keys.batchesOf(owner.keyId), batch.created_at, batch.id);
     if (batch.status === 'in_progress') {
       transaction.hset(this.keys.batch(batch.id), 'feed', JSON.stringify(feedStart));
       transaction.zadd(this.keys.batchesFeeding, batch.created_at, batch.id);
@@ -360,7 +364,8 @@ export class RedisStore implements Store {
         const [batch, fields, recorded] = await Promise.all([this.getBatch(id), this.client.hmget(this.keys.batch(id), 'owner', 'feed'), this.client.scard(this.keys.batchSeen(id))]);
         const [owner, feed] = fields;
         if (!batch || owner === null || feed === null) return undefined;
-        return { ...feedPositionSchema.parse(JSON.parse(feed)), batch, tenant: batchOwnerSchema.parse(JSON.parse(owner)).tenant, recorded };
+        const { tenant, keyId } = batchOwnerSchema.parse(JSON.parse(owner));
+        return { ...feedPositionSchema.parse(JSON.parse(feed)), batch, tenant, keyId, recorded };
       }),
     );
     return feeds.filter((f): f is BatchFeed => f !== undefined);
@@ -390,12 +395,14 @@ export class RedisStore implements Store {
     const ids = await this.client.zrangebyscore(this.keys.batches, '-inf', `(${createdBefore}`);
     let pruned = 0;
     for (const id of ids) {
-      const status = await this.client.hget(this.keys.batch(id), 'status');
+      const [status, owner] = await this.client.hmget(this.keys.batch(id), 'status', 'owner');
       if (status !== null && !finalBatchStatuses.includes(batchStatusSchema.parse(status))) continue;
+      const keyId = owner === null ? undefined : batchOwnerSchema.safeParse(safeJson(owner)).data?.keyId;
       const k = this.keys;
       const transaction = this.client.multi();
       transaction.del(k.batch(id), k.batchCounts(id), k.batchSeen(id), k.batchOutput(id), k.batchErrors(id));
       transaction.zrem(k.batches, id);
+      if (keyId !== undefined) transaction.zrem(k.batchesOf(keyId), id);
       await execOrThrow(transaction);
       pruned++;
     }
@@ -413,14 +420,15 @@ export class RedisStore implements Store {
     return (await this.script(replaceBatchScript, [this.keys.batch(next.id)], [expected, next.status, JSON.stringify(next)])) === 1;
   }
 
-  async listBatches(after: string | undefined, limit: number): Promise<BatchPage> {
+  async listBatches(after: string | undefined, limit: number, keyId?: string): Promise<BatchPage> {
+    const index = keyId === undefined ? this.keys.batches : this.keys.batchesOf(keyId);
     let start = 0;
     if (after !== undefined) {
-      const rank = await this.client.zrevrank(this.keys.batches, after);
+      const rank = await this.client.zrevrank(index, after);
       if (rank === null) return { unknownCursor: true };
       start = rank + 1;
     }
-    const ids = await this.client.zrevrange(this.keys.batches, start, start + limit);
+    const ids = await this.client.zrevrange(index, start, start + limit);
     const batches = await Promise.all(ids.slice(0, limit).map((id) => this.getBatch(id)));
     return { batches: batches.filter((b): b is Batch => b !== undefined), hasMore: ids.length > limit };
   }

@@ -7,6 +7,18 @@ import type { Batch, BatchLineOutcome, BatchStatus } from '#libs/contracts/batch
 
 export type RequestState = 'accepted' | 'running';
 
+/** Where a request not finished yet stands, and the client key id that sent it (if recorded). */
+export interface RequestStatus {
+  state: RequestState;
+  owner?: string | undefined;
+}
+
+/** The request a worker begins: its batch (whose cancel also stops it) and the key that sent it. */
+export interface BeginRequest {
+  batchId?: string | undefined;
+  owner?: string | undefined;
+}
+
 export interface BeginOutcome {
   result?: ResultEnvelope;
   claimed: boolean;
@@ -56,16 +68,17 @@ export interface Store {
 
   saveResult(result: ResultEnvelope): Promise<void>;
   getResult(id: string): Promise<ResultEnvelope | undefined>;
-  setState(id: string, state: RequestState): Promise<void>;
-  getState(id: string): Promise<RequestState | undefined>;
+  /** Records where the request stands, with its owner (kept in the same entry: no extra write). */
+  setState(id: string, state: RequestState, owner?: string): Promise<void>;
+  getState(id: string): Promise<RequestStatus | undefined>;
 
   /**
    * A worker taking a request, in one step: its stored result if it was answered already;
    * otherwise the execution lease (and the 'running' mark) when no live owner holds it, and the
    * state before — 'running' then means an earlier execution died on it; and whether it (or
-   * the batch `batchId`) was cancelled.
+   * its batch) was cancelled. The 'running' mark keeps the request's owner.
    */
-  begin(id: string, owner: string, leaseMs: number, batchId?: string): Promise<BeginOutcome>;
+  begin(id: string, claimant: string, leaseMs: number, request?: BeginRequest): Promise<BeginOutcome>;
   /**
    * Records the answer of a request ingest could not get accepted, so a copy of it that reaches
    * Kafka late is answered with that instead of running. False when a worker has begun it
@@ -119,8 +132,8 @@ export interface Store {
    * to a batch changes its status, so this is a compare-and-set on the whole object.
    */
   replaceBatch(next: Batch, expected: BatchStatus): Promise<boolean>;
-  /** Newest first, starting after the batch `after`. */
-  listBatches(after: string | undefined, limit: number): Promise<BatchPage>;
+  /** Newest first, starting after the batch `after`; only the batches of the key `keyId` when given. */
+  listBatches(after: string | undefined, limit: number, keyId?: string): Promise<BatchPage>;
   /**
    * Records one finished request of a batch, once per custom_id and only while the batch is not
    * final (a redelivered result changes nothing). Returns how many lines are recorded now.
@@ -152,6 +165,8 @@ export type BatchPage = { batches: Batch[]; hasMore: boolean } | { unknownCursor
 export const batchOwnerSchema = z.object({
   /** Its lines get a fair share of the workers against other tenants' batches. */
   tenant: z.string(),
+  /** The client key id that created it: only that key may see it, its output and error files. */
+  keyId: z.string().optional(),
   /** Told when the batch ends. */
   webhook: webhookSchema.optional(),
 });
@@ -173,6 +188,8 @@ export const feedStart: FeedPosition = { fed: 0, line: 0, offset: 0 };
 export interface BatchFeed extends FeedPosition {
   batch: Batch;
   tenant: string;
+  /** The key that created the batch: its requests are that key's. */
+  keyId?: string | undefined;
   /** Lines whose outcome is recorded: fed minus this are queued or running. */
   recorded: number;
 }
@@ -184,6 +201,19 @@ export const healthUpdateSchema = z.object({
   value: z.unknown(),
 });
 export type HealthUpdate = z.infer<typeof healthUpdateSchema>;
+
+/** A request state as one stored value, `<state>` or `<state>:<owner>` (a state has no ':'). */
+export function encodeStatus(state: RequestState, owner: string | undefined): string {
+  return owner === undefined ? state : `${state}:${owner}`;
+}
+
+export function decodeStatus(raw: string | null | undefined): RequestStatus | undefined {
+  if (!raw) return undefined;
+  const at = raw.indexOf(':');
+  const state = at < 0 ? raw : raw.slice(0, at);
+  if (state !== 'accepted' && state !== 'running') return undefined;
+  return at < 0 ? { state } : { state, owner: raw.slice(at + 1) };
+}
 
 /** The store did not answer in time; the caller should answer 503 rather than hang. */
 export class StoreUnavailableError extends Error {}
@@ -212,6 +242,7 @@ export function storeKeys(prefix: string): {
   batchOutput: (id: string) => string;
   batchErrors: (id: string) => string;
   batches: string;
+  batchesOf: (keyId: string) => string;
   batchesFeeding: string;
   batchNotices: string;
   dashboardSnapshot: (instanceId: string) => string;
@@ -235,6 +266,7 @@ export function storeKeys(prefix: string): {
     batchOutput: (id) => `${prefix}:batch:${id}:output`,
     batchErrors: (id) => `${prefix}:batch:${id}:errors`,
     batches: `${prefix}:batches`,
+    batchesOf: (keyId) => `${prefix}:batches:key:${keyId}`,
     batchesFeeding: `${prefix}:batches:feeding`,
     batchNotices: `${prefix}:batches:notices`,
     dashboardSnapshot: (instanceId) => `${prefix}:dashboard:instance:${instanceId}`,

@@ -16,6 +16,7 @@ import { checkInputFile, inputLines, routeProblemFor } from './input-lines.ts';
 import { feedStart } from '#libs/store/store.ts';
 import { webhookOf } from '#services/ingest/webhook-header.ts';
 import { transitionBatch } from './transition.ts';
+import { anonymousClient, mayRead, type Client } from '#libs/http/client-auth.ts';
 
 const createSchema = z.object({
   input_file_id: z.string().min(1),
@@ -36,7 +37,9 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
   async function create(req: FastifyRequest) {
     const params = parseOrThrow(createSchema, req.body);
     const found = await storage.get(params.input_file_id);
-    if (!found) throw new GatewayError(404, `No such File object: ${params.input_file_id}`, { code: 'file_not_found', param: 'input_file_id' });
+    // Another key's file is answered exactly as an unknown one.
+    if (found && !mayRead(req.client, found.file.owner)) found.content.destroy();
+    if (!found || !mayRead(req.client, found.file.owner)) throw new GatewayError(404, `No such File object: ${params.input_file_id}`, { code: 'file_not_found', param: 'input_file_id' });
     if (found.file.purpose !== 'batch') {
       found.content.destroy();
       throw new GatewayError(400, `The file ${params.input_file_id} has purpose '${found.file.purpose}'; a batch input file must have purpose 'batch'.`, { code: 'invalid_value', param: 'input_file_id' });
@@ -45,7 +48,7 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
     const id = `batch_${newRequestId(now).slice(4)}`;
     const createdAt = Math.floor(now / 1000);
     const deadline = now + runtime.config.batches.windowSeconds * 1000;
-    const owner = { tenant: req.client.tenant, webhook: webhookOf(req, true, runtime.config.webhooks) };
+    const owner = { tenant: req.client.tenant, keyId: req.client.keyId, webhook: webhookOf(req, true, runtime.config.webhooks) };
     const { requests, errors } = await checkInputFile(inputLines(found.content, feedStart), params.endpoint, routeProblemFor(registry), maxBatchLines).finally(() => found.content.destroy());
     const base: Batch = {
       id,
@@ -81,18 +84,19 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
     return base;
   }
 
-  async function retrieveOrThrow(id: string): Promise<Batch> {
-    const batch = await store.getBatch(id);
-    if (!batch) throw new GatewayError(404, `No such Batch object: ${id}`, { code: 'batch_not_found', param: 'id' });
+  /** The batch, if this client may see it: another key's batch is answered exactly as an unknown one. */
+  async function retrieveOrThrow(client: Client, id: string): Promise<Batch> {
+    const [batch, owner] = await Promise.all([store.getBatch(id), client === anonymousClient ? undefined : store.batchOwner(id)]);
+    if (!batch || !mayRead(client, owner?.keyId)) throw new GatewayError(404, `No such Batch object: ${id}`, { code: 'batch_not_found', param: 'id' });
     return batch;
   }
 
   async function cancel(req: FastifyRequest<{ Params: { id: string } }>) {
     const id = req.params.id;
-    await retrieveOrThrow(id);
+    await retrieveOrThrow(req.client, id);
     const cancelling = await transitionBatch(store, id, ['in_progress'], (b) => ({ ...b, status: 'cancelling', cancelling_at: Math.floor(Date.now() / 1000) }));
     if (!cancelling) {
-      const batch = await retrieveOrThrow(id);
+      const batch = await retrieveOrThrow(req.client, id);
       if (batch.status === 'cancelling' || batch.status === 'cancelled') return batch;
       throw new GatewayError(409, `Cannot cancel a batch with status '${batch.status}'.`, { code: 'batch_not_cancellable', param: 'id' });
     }
@@ -108,7 +112,7 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
       const param = String(parsed.error.issues[0]?.path[0] ?? '');
       throw new GatewayError(400, `Invalid value for '${param}': ${parsed.error.issues[0]?.message ?? 'invalid'}.`, { code: 'invalid_value', param });
     }
-    const page = await store.listBatches(parsed.data.after, parsed.data.limit);
+    const page = await store.listBatches(parsed.data.after, parsed.data.limit, req.client === anonymousClient ? undefined : req.client.keyId);
     if ('unknownCursor' in page) throw new GatewayError(400, `Invalid value for 'after': no batch with id '${parsed.data.after ?? ''}'.`, { code: 'invalid_value', param: 'after' });
     return { object: 'list', data: page.batches, first_id: page.batches[0]?.id ?? null, last_id: page.batches.at(-1)?.id ?? null, has_more: page.hasMore };
   }
@@ -117,7 +121,7 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
     register(app) {
       app.post('/v1/batches', create);
       app.get('/v1/batches', list);
-      app.get<{ Params: { id: string } }>('/v1/batches/:id', (req) => retrieveOrThrow(req.params.id));
+      app.get<{ Params: { id: string } }>('/v1/batches/:id', (req) => retrieveOrThrow(req.client, req.params.id));
       app.post('/v1/batches/:id/cancel', cancel);
     },
   };

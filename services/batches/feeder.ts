@@ -132,6 +132,7 @@ export function startFeeder(runtime: Runtime, storage: FileStorage, settle: (bat
         v: envelopeVersion,
         id,
         tenant: feed.tenant,
+        ...(feed.keyId !== undefined ? { owner: feed.keyId } : {}),
         ...checked.request,
         route: { model: checked.request.body.model, fallbacks: checked.request.body.fallbacks ?? [], noFallback: false },
         reply: { mode: 'async' },

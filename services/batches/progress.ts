@@ -84,14 +84,15 @@ export async function startBatchProgress(runtime: Runtime, storage: FileStorage,
       batch = await transitionBatch(store, seen.id, ['in_progress', 'cancelling'], (b) => ({ ...b, status: 'finalizing', finalizing_at: now() }));
       if (!batch) return;
     }
-    const { output, errors } = await store.batchLines(batch.id);
-    const outputFile = await storage.put({ filename: `${batch.id}_output.jsonl`, purpose: 'batch_output' }, jsonl(output));
-    const errorFile = errors.length > 0 ? await storage.put({ filename: `${batch.id}_error.jsonl`, purpose: 'batch_output' }, jsonl(errors)) : undefined;
+    const [{ output, errors }, owner] = await Promise.all([store.batchLines(batch.id), store.batchOwner(batch.id)]);
+    // The output and error files belong to the key that created the batch.
+    const fileOwner = owner?.keyId;
+    const outputFile = await storage.put({ filename: `${batch.id}_output.jsonl`, purpose: 'batch_output', owner: fileOwner }, jsonl(output));
+    const errorFile = errors.length > 0 ? await storage.put({ filename: `${batch.id}_error.jsonl`, purpose: 'batch_output', owner: fileOwner }, jsonl(errors)) : undefined;
     const ended = now();
     const cancelled = batch.cancelling_at !== null;
     const expired = !cancelled && errors.some((line) => line.includes('"code":"batch_expired"'));
     const files = { output_file_id: outputFile.id, error_file_id: errorFile?.id ?? null };
-    const owner = await store.batchOwner(batch.id);
     if (owner?.webhook) await store.markBatchNotice(batch.id, true);
     const final = await transitionBatch(store, batch.id, ['finalizing'], (b) =>
       cancelled ? { ...b, ...files, status: 'cancelled', cancelled_at: ended } : expired ? { ...b, ...files, status: 'expired', expired_at: ended } : { ...b, ...files, status: 'completed', completed_at: ended },

@@ -8,6 +8,7 @@ import { GatewayError } from '#libs/contracts/openai-error.ts';
 import { DirectoryStorage } from '#libs/storage/directory.ts';
 import type { FileStorage, StoredFile } from '#libs/storage/storage.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
+import { anonymousClient, mayRead, type Client } from '#libs/http/client-auth.ts';
 import { receiveUpload } from './upload.ts';
 
 export interface FilesService {
@@ -39,7 +40,7 @@ export function startFiles(runtime: Runtime): FilesService {
     const started = Date.now();
     let file: StoredFile;
     try {
-      file = await receiveUpload(req.headers['content-type'], req.raw.iterator({ destroyOnReturn: false }), storage, { maxBytes });
+      file = await receiveUpload(req.headers['content-type'], req.raw.iterator({ destroyOnReturn: false }), storage, { maxBytes }, req.client.keyId);
     } catch (err) {
       dropRest(req.raw, drainAfterErrorBytes);
       throw err;
@@ -55,22 +56,33 @@ export function startFiles(runtime: Runtime): FilesService {
       const param = String(issue?.path[0] ?? '');
       throw new GatewayError(400, `Invalid value for '${param}': ${issue?.message ?? 'invalid'}.`, { code: 'invalid_value', param });
     }
-    const page = await storage.list(parsed.data);
+    const page = await storage.list({ ...parsed.data, owner: req.client === anonymousClient ? undefined : req.client.keyId });
     if ('unknownCursor' in page) throw new GatewayError(400, `Invalid value for 'after': no file with id '${parsed.data.after ?? ''}'.`, { code: 'invalid_value', param: 'after' });
     const data = page.files.map(fileObject);
     return { object: 'list', data, first_id: page.files[0]?.id ?? null, last_id: page.files.at(-1)?.id ?? null, has_more: page.hasMore };
   }
 
+  /** The file, if this client may see it: another key's file is answered exactly as an unknown one. */
+  async function ownFile(client: Client, id: string): Promise<StoredFile> {
+    const file = await storage.stat(id);
+    return file && mayRead(client, file.owner) ? file : notFound(id);
+  }
+
   async function retrieve(req: FastifyRequest<{ Params: { id: string } }>) {
-    return fileObject((await storage.stat(req.params.id)) ?? notFound(req.params.id));
+    return fileObject(await ownFile(req.client, req.params.id));
   }
 
   async function content(req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) {
     const found = (await storage.get(req.params.id)) ?? notFound(req.params.id);
+    if (!mayRead(req.client, found.file.owner)) {
+      found.content.destroy();
+      notFound(req.params.id);
+    }
     return reply.header('content-type', 'application/octet-stream').header('content-length', String(found.file.bytes)).send(found.content);
   }
 
   async function remove(req: FastifyRequest<{ Params: { id: string } }>) {
+    await ownFile(req.client, req.params.id);
     // A batch reads its lines from its input file as it goes: the file must outlive the reading.
     const user = (await runtime.store.feedingBatches()).find((feed) => feed.batch.input_file_id === req.params.id);
     if (user) {

@@ -16,7 +16,8 @@ export interface UploadLimits {
   maxBytes: number;
 }
 
-export async function receiveUpload(contentType: string | undefined, body: AsyncIterable<Uint8Array>, storage: FileStorage, limits: UploadLimits): Promise<StoredFile> {
+/** `owner`: the client key id the file will belong to. */
+export async function receiveUpload(contentType: string | undefined, body: AsyncIterable<Uint8Array>, storage: FileStorage, limits: UploadLimits, owner?: string): Promise<StoredFile> {
   if (!(contentType ?? '').toLowerCase().startsWith('multipart/form-data')) {
     throw new GatewayError(415, 'Unsupported Content-Type: send the upload as multipart/form-data, with the fields "file" and "purpose".', { code: 'unsupported_media_type' });
   }
@@ -53,7 +54,7 @@ export async function receiveUpload(contentType: string | undefined, body: Async
       if (check.problem) throw badLine(check.problem.line, check.problem.reason);
       if (check.requests === 0) throw new GatewayError(400, 'The batch input file has no requests: it needs one JSON object per line.', { code: 'invalid_file', param: 'file' });
     }
-    return await staged.commit({ filename, purpose });
+    return await staged.commit({ filename, purpose, owner });
   } catch (err) {
     await staged?.discard();
     if (err instanceof MultipartError) throw new GatewayError(400, `Malformed multipart/form-data body: ${err.message}`, { code: 'invalid_multipart' });

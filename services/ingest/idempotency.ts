@@ -1,9 +1,11 @@
-// Idempotency-Key: the same key from the same tenant within the window names the same request,
-// so a client whose connection dropped can retry safely and get the one answer.
+// Idempotency-Key: the same key from the same client key within the window names the same
+// request, so a client whose connection dropped can retry safely and get the one answer. Another
+// client key, even of the same tenant, never reaches it: its Idempotency-Keys are its own.
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
 import type { IdempotencyBinding, Store } from '#libs/store/store.ts';
+import type { Client } from '#libs/http/client-auth.ts';
 
 export const idempotencyHeader = 'idempotency-key';
 
@@ -12,14 +14,14 @@ export interface IdempotencyClaim {
   bodyHash: string;
 }
 
-export function idempotencyKeyOf(req: FastifyRequest, tenant: string, body: unknown): IdempotencyClaim | undefined {
+export function idempotencyKeyOf(req: FastifyRequest, client: Client, body: unknown): IdempotencyClaim | undefined {
   const raw = req.headers[idempotencyHeader];
   if (raw === undefined) return undefined;
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (!value || value.length > 255) {
     throw new GatewayError(400, `Invalid ${idempotencyHeader} header: expected 1 to 255 characters.`, { code: 'invalid_header', param: idempotencyHeader });
   }
-  const key = createHash('sha256').update(`${tenant}\u0000${value}`).digest('hex');
+  const key = createHash('sha256').update(`${client.tenant}\u0000${client.keyId}\u0000${value}`).digest('hex');
   const bodyHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
   return { key, bodyHash };
 }

@@ -14,7 +14,7 @@ import { GatewayError } from '#libs/contracts/openai-error.ts';
 import { newRequestId } from '#libs/contracts/request-id.ts';
 import { BusUnavailableError } from '#libs/bus/bus.ts';
 import { StoreUnavailableError } from '#libs/store/store.ts';
-import type { Client } from '#libs/http/client-auth.ts';
+import { mayRead, type Client } from '#libs/http/client-auth.ts';
 import { instanceId, type Runtime } from '#libs/runtime/runtime.ts';
 import { parseOrThrow } from './validate.ts';
 import { webhookOf } from './webhook-header.ts';
@@ -161,7 +161,18 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       headers: { 'retry-after': '1', 'x-request-id': envelope.id },
     });
     const recorded = await store
-      .refuse({ v: envelopeVersion, id: envelope.id, status: 'failed', httpStatus: 503, error: refusal.body, errorHeaders: { 'retry-after': '1' }, attempts: [], acceptedAt: envelope.acceptedAt, completedAt: Date.now() })
+      .refuse({
+        v: envelopeVersion,
+        id: envelope.id,
+        status: 'failed',
+        httpStatus: 503,
+        error: refusal.body,
+        errorHeaders: { 'retry-after': '1' },
+        attempts: [],
+        acceptedAt: envelope.acceptedAt,
+        completedAt: Date.now(),
+        ...(envelope.owner !== undefined ? { owner: envelope.owner } : {}),
+      })
       .catch((storeErr: unknown) => {
         log.warn({ requestId: envelope.id, err: (storeErr as Error).message, cause: err.message }, 'could not record the refusal; a late copy of the request may still run');
         return true;
@@ -196,7 +207,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     }
     // A synchronous or streaming client is waiting on this very exchange; the 'queued' state is
     // recorded for requests nobody waits on (async), which are the ones looked up by id.
-    const accepted: Promise<void>[] = envelope.reply.mode === 'async' ? [store.setState(envelope.id, 'accepted')] : [];
+    const accepted: Promise<void>[] = envelope.reply.mode === 'async' ? [store.setState(envelope.id, 'accepted', envelope.owner)] : [];
     if (idempotency) {
       accepted.push(store.updateIdempotencyKey(idempotency.key, { requestId: envelope.id, bodyHash: idempotency.bodyHash, state: 'accepted' }, config.idempotency.windowSeconds));
     }
@@ -323,7 +334,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     const mode: ReplyMode = async ? 'async' : stream ? 'stream' : 'sync';
     const requestId = newRequestId(now);
     const tenant = req.client.tenant;
-    const idempotency = idempotencyKeyOf(req, tenant, body);
+    const idempotency = idempotencyKeyOf(req, req.client, body);
     const span = recordingSpan();
     span?.setAttributes({ 'spillway.request_id': requestId, 'spillway.priority': priority, 'gen_ai.operation.name': request.operation, 'gen_ai.request.model': body.model });
     if (idempotency) {
@@ -339,6 +350,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       v: envelopeVersion,
       id: requestId,
       tenant,
+      owner: req.client.keyId,
       ...request,
       route,
       reply: async ? { mode, ...(webhook ? { webhook } : {}) } : { mode, to: id },
@@ -370,6 +382,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
       v: envelopeVersion,
       id: newRequestId(now),
       tenant: client.tenant,
+      owner: client.keyId,
       operation: 'chat',
       body,
       route: routeOf(body, false),
@@ -407,7 +420,10 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     const requestId = req.params.id;
     const after = resumePoint(req.headers['last-event-id'], req.query.after);
     const [result, state] = await Promise.all([store.getResult(requestId), store.getState(requestId)]);
-    if (!result && !state && (await store.readEvents(requestId, 0)).length === 0) {
+    // Another key's request is answered exactly as an unknown one. Replayed events alone name no
+    // owner: only an open API follows those.
+    const known = result || state ? mayRead(req.client, result ? result.owner : state?.owner) : mayRead(req.client, undefined) && (await store.readEvents(requestId, 0)).length > 0;
+    if (!known) {
       throw new GatewayError(404, `No request with id '${requestId}' is known (it may have expired, or not have started yet).`, { code: 'request_not_found', param: 'id' });
     }
     return relay(requestId, 'stream', Date.now() + config.defaults.deadlineMs, reply, openAIDialectWithIds, followRemote(requestId), async () => undefined, true, after);

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { chatRequestSchema, type ChatRequest } from '#libs/contracts/chat.ts';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { GatewayError, type OpenAIError } from '#libs/contracts/openai-error.ts';
-import { keySubprotocolPrefix, presentedKey, type Client, type ClientAuth } from '#libs/http/client-auth.ts';
+import { anonymousClient, keySubprotocolPrefix, mayRead, presentedKey, type Client, type ClientAuth } from '#libs/http/client-auth.ts';
 import type { Store } from '#libs/store/store.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
 import { failureOf } from './dialect.ts';
@@ -86,6 +86,8 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
   function serve(ws: WebSocket, client: Client): void {
     sockets.add(ws);
     const subscriptions = new Map<string, () => Promise<void>>();
+    /** Requests this socket sent: its own, though no worker may have recorded them yet. */
+    const sent = new Set<string>();
     let alive = true;
     let idleTimer: NodeJS.Timeout | undefined;
 
@@ -151,6 +153,20 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
       for (const event of live) deliver(event);
     };
 
+    /**
+     * Whether this client may follow or cancel the request: with keys, only its own key's. Another
+     * key's request gets the same 404 frame as an unknown one.
+     */
+    const mayFollow = async (id: string): Promise<boolean> => {
+      if (client === anonymousClient || sent.has(id)) return true;
+      const result = await opts.store.getResult(id);
+      if (result) return mayRead(client, result.owner);
+      const status = await opts.store.getState(id);
+      return status !== undefined && mayRead(client, status.owner);
+    };
+    const notFound = (id: string): void =>
+      sendError(404, { message: `No request with id '${id}' is known (it may have expired, or not have started yet).`, type: 'invalid_request_error', param: 'id', code: 'request_not_found' }, { id });
+
     const sendTerminal = (id: string, seq: number, result: ResultEnvelope): void => {
       if (result.status === 'succeeded') {
         send({ type: 'done', id, seq, usage: result.usage ?? null, provider: result.provider ?? null, model: result.model ?? null });
@@ -180,6 +196,7 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
         try {
           const body = parseOrThrow(chatRequestSchema, f.body);
           const id = await opts.enqueue({ ...body, stream: true, stream_options: { include_usage: true } }, f.timeoutMs, client);
+          sent.add(id);
           send({ type: 'accepted', ref: f.ref, id });
           await subscribe(id, 0);
         } catch (err) {
@@ -187,11 +204,14 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
           sendError(e.status, e.body, { ref: f.ref });
         }
       } else if (f.type === 'subscribe') {
-        await subscribe(f.id, f.after);
+        if (await mayFollow(f.id)) await subscribe(f.id, f.after);
+        else notFound(f.id);
       } else if (f.type === 'unsubscribe') {
         await unsubscribe(f.id);
-      } else {
+      } else if (await mayFollow(f.id)) {
         await opts.store.cancel(f.id);
+      } else {
+        notFound(f.id);
       }
     };
 

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resultEnvelopeSchema } from '#libs/contracts/envelope.ts';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
+import { mayRead } from '#libs/http/client-auth.ts';
 import { groupIds } from '#libs/bus/topics.ts';
 import { deadLetter } from '#libs/bus/dead-letter.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
@@ -56,10 +57,13 @@ export async function startResults(runtime: Runtime): Promise<ResultsService> {
     register(app) {
       app.get<{ Params: { id: string } }>('/v1/requests/:id', async (req, reply) => {
         const id = req.params.id;
+        // Another key's request is answered exactly as an unknown one.
         const result = await runtime.store.getResult(id);
-        if (result) return reply.send(requestView(id, result));
-        const state = await runtime.store.getState(id);
-        if (state) return reply.send({ id, object: 'spillway.request', status: state === 'accepted' ? 'queued' : 'in_progress', result: null });
+        if (result && mayRead(req.client, result.owner)) return reply.send(requestView(id, result));
+        const status = result ? undefined : await runtime.store.getState(id);
+        if (status && mayRead(req.client, status.owner)) {
+          return reply.send({ id, object: 'spillway.request', status: status.state === 'accepted' ? 'queued' : 'in_progress', result: null });
+        }
         throw new GatewayError(404, `No request with id '${id}' is known (it may have expired).`, { code: 'request_not_found', param: 'id' });
       });
     },

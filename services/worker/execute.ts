@@ -57,7 +57,7 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope, message: BusMe
   let history: LiveEvent[] = [];
   let cancelledBefore = false;
   for (;;) {
-    const { result: existing, claimed, previous, cancelled } = await ctx.store.begin(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs, envelope.batch?.id);
+    const { result: existing, claimed, previous, cancelled } = await ctx.store.begin(envelope.id, ctx.workerId, ctx.config.worker.claimLeaseMs, { batchId: envelope.batch?.id, owner: envelope.owner });
     cancelledBefore = cancelled;
     if (existing) {
       // A redelivery after the result was stored: make sure Kafka has it too, and tell any waiter.
@@ -116,8 +116,13 @@ async function run(ctx: WorkerContext, envelope: RequestEnvelope, message: BusMe
 
 /** Stores the result and tells the waiter (Redis), then appends it to the durable record (Kafka). */
 async function publishResult(ctx: WorkerContext, envelope: RequestEnvelope, answer: ResultEnvelope, opts: { replay: boolean; seq: number }): Promise<void> {
-  // Every result leaves through here, so this is where the request's webhook and batch join it.
-  const result: ResultEnvelope = { ...answer, ...(envelope.reply.webhook ? { webhook: envelope.reply.webhook } : {}), ...(envelope.batch ? { batch: envelope.batch } : {}) };
+  // Every result leaves through here, so this is where the request's webhook, batch and owner join it.
+  const result: ResultEnvelope = {
+    ...answer,
+    ...(envelope.reply.webhook ? { webhook: envelope.reply.webhook } : {}),
+    ...(envelope.batch ? { batch: envelope.batch } : {}),
+    ...(envelope.owner !== undefined ? { owner: envelope.owner } : {}),
+  };
   const event: LiveEvent = { id: envelope.id, seq: opts.seq, type: result.status === 'succeeded' ? 'done' : 'error', data: result };
   await ctx.store.finish(result, event, { replay: opts.replay, replyTo: envelope.reply.to });
   await traceProduce(ctx.topics.results, envelope.id, () =>

@@ -10,9 +10,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import WebSocket from 'ws';
 import { startFakeOpenAI, type FakeOpenAI } from '#test/fakes/openai-upstream.ts';
 import { modes, startTestGateway, type TestGateway } from '#test/support/gateway.ts';
+import { RealtimeClient, type Frame } from '#test/support/realtime-client.ts';
 
 const keyA = 'sk-spillway-iso-team-a-0123456789';
 const keyB = 'sk-spillway-iso-team-b-9876543210';
@@ -25,13 +25,6 @@ const unknownRequestId = 'req_0000000000000000000000000000';
 
 interface ErrorBody {
   error: { message: string; type: string; code: string | null; param: string | null };
-}
-
-interface Frame {
-  type: string;
-  id?: string;
-  status?: number;
-  error?: { message: string; code: string | null; type: string };
 }
 
 const chatBody = (content: string): Record<string, unknown> => ({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content }] });
@@ -55,58 +48,23 @@ async function assertSameAsUnknown(res: Response, unknown: Response, id: string,
   assert.deepEqual({ ...body.error, message: body.error.message.replaceAll(id, '<id>') }, { ...expected.error, message: expected.error.message.replaceAll(unknownId, '<id>') });
 }
 
-/** A WebSocket client keeping every frame, with a way to await the first that matches. */
-class Socket {
-  readonly ws: WebSocket;
-  private readonly frames: Frame[] = [];
-  private readonly waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+/** Sends a subscribe frame and resolves with the first frame about that request. */
+async function subscribe(socket: RealtimeClient, id: string, match: (f: Frame) => boolean = () => true): Promise<Frame> {
+  await socket.opened();
+  const answer = socket.next((f) => f.id === id && match(f));
+  socket.send({ type: 'subscribe', id, after: 0 });
+  return answer;
+}
 
-  constructor(gateway: TestGateway, key: string) {
-    this.ws = new WebSocket(`${gateway.url.replace(/^http/, 'ws')}/v1/realtime`, { headers: { authorization: `Bearer ${key}` } });
-    this.ws.on('message', (raw) => {
-      const frame = JSON.parse(String(raw)) as Frame;
-      this.frames.push(frame);
-      for (const w of [...this.waiters]) {
-        if (!w.match(frame)) continue;
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        w.resolve(frame);
-      }
-    });
-    this.ws.on('error', () => undefined);
-  }
-
-  opened(): Promise<void> {
-    if (this.ws.readyState === WebSocket.OPEN) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('error', reject);
-    });
-  }
-
-  /** Sends a subscribe frame and resolves with the first frame about that request. */
-  async subscribe(id: string, match: (f: Frame) => boolean = () => true): Promise<Frame> {
-    await this.opened();
-    const answer = this.next((f) => f.id === id && match(f));
-    this.ws.send(JSON.stringify({ type: 'subscribe', id, after: 0 }));
-    return answer;
-  }
-
-  next(match: (f: Frame) => boolean): Promise<Frame> {
-    const seen = this.frames.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve) => this.waiters.push({ match, resolve }));
-  }
-
-  close(): void {
-    this.ws.close();
-  }
+function connect(gateway: TestGateway, key: string): RealtimeClient {
+  return new RealtimeClient(`${gateway.url.replace(/^http/, 'ws')}/v1/realtime`, { headers: { authorization: `Bearer ${key}` } });
 }
 
 /** B's subscribe to `id` gets the very frame an unknown id gets. */
 async function assertSubscribeRefused(gateway: TestGateway, key: string, id: string): Promise<void> {
-  const socket = new Socket(gateway, key);
+  const socket = connect(gateway, key);
   try {
-    const [frame, unknown] = await Promise.all([socket.subscribe(id), socket.subscribe(unknownRequestId)]);
+    const [frame, unknown] = await Promise.all([subscribe(socket, id), subscribe(socket, unknownRequestId)]);
     assert.equal(frame.type, 'error');
     assert.equal(frame.status, 404);
     assert.equal(frame.error?.code, 'request_not_found');
@@ -116,7 +74,7 @@ async function assertSubscribeRefused(gateway: TestGateway, key: string, id: str
       error: { ...unknown.error, message: unknown.error?.message.replaceAll(unknownRequestId, '<id>') },
     });
   } finally {
-    socket.close();
+    socket.ws.close();
   }
 }
 
@@ -184,11 +142,11 @@ for (const mode of modes) {
       const stream = await api(gateway, keyA, `/v1/requests/${id}/stream`);
       assert.equal(stream.status, 200);
       assert.match(await firstEvent(stream), /mine alone/);
-      const socket = new Socket(gateway, keyA);
+      const socket = connect(gateway, keyA);
       try {
-        assert.equal((await socket.subscribe(id)).type, 'done');
+        assert.equal((await subscribe(socket, id)).type, 'done');
       } finally {
-        socket.close();
+        socket.ws.close();
       }
     });
 
@@ -217,11 +175,11 @@ for (const mode of modes) {
         const stream = await api(gateway, keyA, `/v1/requests/${id}/stream`);
         assert.equal(stream.status, 200);
         assert.match(await firstEvent(stream), /^id: 1\n/);
-        const socket = new Socket(gateway, keyA);
+        const socket = connect(gateway, keyA);
         try {
-          assert.equal((await socket.subscribe(id, (f) => f.type === 'chunk')).type, 'chunk');
+          assert.equal((await subscribe(socket, id, (f) => f.type === 'chunk')).type, 'chunk');
         } finally {
-          socket.close();
+          socket.ws.close();
         }
       } finally {
         abort.abort();
@@ -368,11 +326,11 @@ for (const mode of modes) {
       const stream = await api(gateway, 'sk-someone-else', `/v1/requests/${id}/stream`);
       assert.equal(stream.status, 200);
       assert.match(await firstEvent(stream), /open to all/);
-      const socket = new Socket(gateway, 'sk-someone-else');
+      const socket = connect(gateway, 'sk-someone-else');
       try {
-        assert.equal((await socket.subscribe(id)).type, 'done');
+        assert.equal((await subscribe(socket, id)).type, 'done');
       } finally {
-        socket.close();
+        socket.ws.close();
       }
 
       const fileId = await uploadAs(gateway, 'sk-anyone', [batchLine('open')]);

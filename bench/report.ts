@@ -1,6 +1,6 @@
 // The markdown a bench run writes next to its JSON: one section per scenario, tables only.
 import type { Memory } from './processes.ts';
-import type { FairnessReport, InflightReport, PairedReport, RateReport, RealtimeReport, ScenarioReport, ThroughputReport } from './scenario.ts';
+import type { FairnessReport, GapsReport, InflightReport, PairedReport, RateReport, RealtimeReport, ScenarioReport, ThroughputReport } from './scenario.ts';
 
 export interface BenchReport {
   startedAt: string;
@@ -125,6 +125,13 @@ function fairnessSection(report: FairnessReport): string[] {
   return lines;
 }
 
+function gapsSection(report: GapsReport): string[] {
+  const lines = [...heading(report), '| ms | p50 | p90 | p99 | max | count |', '|---|---:|---:|---:|---:|---:|'];
+  for (const { label, gap } of report.rows) lines.push(`| ${label} | ${ms(gap.p50)} | ${ms(gap.p90)} | ${ms(gap.p99)} | ${ms(gap.p100)} | ${gap.count} |`);
+  lines.push('', `Added by the failover: p50 ${ms(report.addedP50)} ms, p99 ${ms(report.addedP99)} ms.`, '');
+  return lines;
+}
+
 export function renderMarkdown(report: BenchReport): string {
   const machine = Object.entries(report.machine).map(([k, v]) => `${k}: ${v}`).join('; ');
   const lines = [
@@ -140,6 +147,7 @@ export function renderMarkdown(report: BenchReport): string {
     else if (s.kind === 'inflight') lines.push(...inflightSection(s));
     else if (s.kind === 'throughput') lines.push(...throughputSection(s));
     else if (s.kind === 'fairness') lines.push(...fairnessSection(s));
+    else if (s.kind === 'gaps') lines.push(...gapsSection(s));
     else lines.push(...realtimeSection(s));
   }
   for (const f of report.failures) lines.push(`## ${f.scenario}: FAILED`, '', '```', f.error, '```', '');

@@ -165,4 +165,15 @@ export interface FairnessReport {
   runs: FairnessRun[];
 }
 
-export type ScenarioReport = PairedReport | InflightReport | ThroughputReport | RealtimeReport | FairnessReport;
+export interface GapsReport {
+  kind: 'gaps';
+  scenario: string;
+  measures: string;
+  setup: Record<string, string | number>;
+  rows: { label: string; gap: Summary }[];
+  /** What the failover adds: the gap at the cut over what the fakes put into it, less the same for the usual gap. */
+  addedP50: number;
+  addedP99: number;
+}
+
+export type ScenarioReport = PairedReport | InflightReport | ThroughputReport | RealtimeReport | FairnessReport | GapsReport;

@@ -52,8 +52,7 @@ export async function startFloor(opts: { upstream: Upstream; logDir: string; lab
   return { name: 'floor', child, origin: announced ?? '' };
 }
 
-/** The yaml a bench Spillway runs on: one OpenAI provider pointing at the fake. */
-/** `extra`: more top-level YAML lines (a scenario's own settings). */
+/** The yaml a bench Spillway runs on: one OpenAI provider pointing at the fake; `extra`, more top-level lines. */
 export function spillwayConfigYaml(opts: { upstreamUrl: string; workerConcurrency: number; batchConcurrency?: number | undefined; extra?: string[] | undefined }): string {
   return [
     'providers:',

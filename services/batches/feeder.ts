@@ -17,6 +17,8 @@ import { cancelledLine, expiredLine, outputLineId, refusedLine } from './output-
 
 /** Envelopes per produce call: big enough to be quick, small enough for one Kafka request. */
 const produceChunk = 500;
+/** Never-run lines recorded at once, when a cancelled or expired batch's unfed lines are settled. */
+const settleChunk = 100;
 /** The store key of the feeder's lease. */
 const leaseId = 'batch-feeder';
 
@@ -163,7 +165,13 @@ export function startFeeder(runtime: Runtime, storage: FileStorage, settle: (bat
     const { batch } = feed;
     const read = await readLines(feed, batch.request_counts.total - feed.fed);
     if (!read) return inputGone(feed);
-    for (const line of read.lines) await settle(batch.id, outcome(outputLineId(batchLineRequestId(batch.id, line.number)), customIdOf(line.text)));
+    const outcomes = read.lines.map((line) => outcome(outputLineId(batchLineRequestId(batch.id, line.number)), customIdOf(line.text)));
+    // Recorded a hundred at a time; the last goes through settle, which finalises the batch when it is complete.
+    for (let i = 0; i < outcomes.length - 1; i += settleChunk) {
+      await Promise.all(outcomes.slice(i, Math.min(i + settleChunk, outcomes.length - 1)).map((o) => store.recordBatchLine(batch.id, o)));
+    }
+    const last = outcomes.at(-1);
+    if (last) await settle(batch.id, last);
     await store.advanceFeed(batch.id, positionAfter(feed, read.lines), true);
     log.info({ batchId: batch.id, lines: read.lines.length }, `batch ${why}: its lines not yet queued are recorded as never run`);
   }

@@ -3,32 +3,17 @@
 // received is as good a resume point as the last id.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ServerResponse } from 'node:http';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { openAIDialect, openAIDialectWithIds, type Dialect } from './dialect.ts';
+import { recordedResponse } from './recorded-response.ts';
 import { StreamWaiter } from './relay.ts';
 
 /** The bytes a waiter writes for `events`, resuming after `after`. */
 function framed(dialect: Dialect, events: LiveEvent[], after = 0): string {
-  let text = '';
-  const res = {
-    headersSent: false,
-    writeHead() {
-      res.headersSent = true;
-      return res;
-    },
-    write(chunk: string) {
-      text += chunk;
-      return true;
-    },
-    end(chunk?: string) {
-      text += chunk ?? '';
-      return res;
-    },
-  };
-  const waiter = new StreamWaiter(res as unknown as ServerResponse, 'req_1', dialect, () => undefined, async () => undefined, after);
+  const out = recordedResponse();
+  const waiter = new StreamWaiter(out.res, 'req_1', dialect, () => undefined, async () => undefined, after);
   for (const event of events) waiter.onEvent(event);
-  return text;
+  return out.body();
 }
 
 const chunk = (seq: number): Record<string, unknown> => ({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content: `t${seq}` }, finish_reason: null }] });

@@ -3,35 +3,10 @@
 // a catch-up fills the hole, and a hole nothing fills ends the stream with an explicit error.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ServerResponse } from 'node:http';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { openAIDialect } from './dialect.ts';
+import { recordedResponse as response } from './recorded-response.ts';
 import { StreamWaiter } from './relay.ts';
-
-/** Just enough of a ServerResponse to record what a waiter writes. */
-function response(): { res: ServerResponse; body: () => string; ended: () => boolean; headers: () => Record<string, string> } {
-  let text = '';
-  let ended = false;
-  let headers: Record<string, string> = {};
-  const res = {
-    headersSent: false,
-    writeHead(_status: number, sent: Record<string, string>) {
-      headers = sent;
-      res.headersSent = true;
-      return res;
-    },
-    write(chunk: string) {
-      text += chunk;
-      return true;
-    },
-    end(chunk?: string) {
-      text += chunk ?? '';
-      ended = true;
-      return res;
-    },
-  };
-  return { res: res as unknown as ServerResponse, body: () => text, ended: () => ended, headers: () => headers };
-}
 
 const delta = (seq: number): Extract<LiveEvent, { type: 'delta' }> => ({ id: 'req_1', seq, type: 'delta', data: { id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content: `t${seq} ` } }] } });
 const result: ResultEnvelope = { v: 1, id: 'req_1', status: 'succeeded', httpStatus: 200, response: { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [] }, attempts: [], acceptedAt: 0, completedAt: 0 };

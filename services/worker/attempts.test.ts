@@ -3,13 +3,11 @@
 // requests hedge. Upstream faults through real HTTP are in test/failover.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { loadConfig } from '#libs/config/load.ts';
 import { requestEnvelopeSchema, type RequestEnvelope } from '#libs/contracts/envelope.ts';
 import { resolvePolicy } from '#libs/routing/policy-schema.ts';
 import { closeRuntime, createRuntime } from '#libs/runtime/runtime.ts';
-import { createLogger } from '#libs/telemetry/logger.ts';
-import { logFields, type LogFields } from '#test/support/log-lines.ts';
+import { capturingLogger, logFields, type LogFields } from '#test/support/log-lines.ts';
 import { runAttempts } from './attempts.ts';
 import type { WorkerContext } from './execute.ts';
 import { HealthCache } from './health-cache.ts';
@@ -22,14 +20,7 @@ interface Harness {
 
 async function startWorkerContext(raw: Record<string, unknown>): Promise<Harness> {
   const config = loadConfig({ env: {}, overrides: (r) => Object.assign(r, raw) });
-  const logs: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      callback();
-    },
-  });
-  const logger = createLogger({ level: 'debug', destination });
+  const { logger, logs } = capturingLogger();
   const runtime = await createRuntime(config, logger);
   const health = new HealthCache(runtime.store, logger, runtime.metrics);
   await health.start();

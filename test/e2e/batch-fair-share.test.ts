@@ -12,7 +12,7 @@ import OpenAI from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { startFakeOpenAI, type FakeOpenAI } from '#test/fakes/openai-upstream.ts';
 import { modes, startTestGateway, type TestGateway } from '#test/support/gateway.ts';
-import { printLogsOnFailure } from '#test/support/log-lines.ts';
+import { printLogsOnFailure, waitForLog } from '#test/support/log-lines.ts';
 
 const bigLines = 120;
 const smallLines = 10;
@@ -107,5 +107,77 @@ for (const mode of modes) describe(`batch fair share between tenants (${mode})`,
     assert.equal(new Set(customIds).size, bigLines, 'every line of the large batch answered exactly once');
     assert.equal(upstream.requests.length, bigLines + smallLines, 'no line ran twice');
     await alpha.files.delete(big.input_file_id);
+  });
+
+  it('cancels a batch whose lines are still waiting in its input file: they never run and are in the error file as cancelled', async () => {
+    const before = upstream.requests.length;
+    const batch = await create(alpha, 'cancel', bigLines);
+    await until(alpha, batch.id, (b) => (b.request_counts?.completed ?? 0) > 0);
+    await alpha.batches.cancel(batch.id);
+    const done = await until(alpha, batch.id, finished);
+    assert.equal(done.status, 'cancelled');
+    const completed = done.request_counts?.completed ?? 0;
+    assert.ok(completed < bigLines - 20, `most lines were still unfed at the cancel: ${JSON.stringify(done.request_counts)}`);
+    const ran = upstream.requests.length - before;
+    assert.ok(ran >= completed && ran <= completed + 4, `only the lines fed before the cancel reached the upstream: ${ran} calls, ${completed} completed`);
+    const lines = async (fileId: string | null | undefined): Promise<{ custom_id: string; error: { code: string } | null }[]> =>
+      fileId ? (await (await alpha.files.content(fileId)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { custom_id: string; error: { code: string } | null }) : [];
+    const [output, errors] = await Promise.all([lines(done.output_file_id), lines(done.error_file_id)]);
+    assert.equal(output.length, completed);
+    assert.ok(errors.every((l) => l.error?.code === 'batch_cancelled'));
+    assert.equal(new Set([...output, ...errors].map((l) => l.custom_id)).size, bigLines, 'every line accounted for exactly once');
+  });
+});
+
+describe('a batch whose window passes while its lines wait in the input file (kafka)', () => {
+  let dir: string;
+  let upstream: FakeOpenAI;
+  let gateway: TestGateway;
+  let client: OpenAI;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'spillway-feed-expiry-'));
+    upstream = await startFakeOpenAI({ latencyMs: 200 });
+    gateway = await startTestGateway({
+      mode: 'kafka',
+      config: {
+        files: { dir },
+        worker: { batchConcurrency: 2 },
+        batches: { maxInFlightPerTenant: 2, feedIntervalMs: 20, windowSeconds: 1 },
+        providers: { openai: { type: 'openai', baseUrl: upstream.url, keys: [{ key: 'sk-upstream' }], models: ['gpt-4o-mini'] } },
+      },
+    });
+    client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'sk-client', maxRetries: 0 });
+  });
+
+  after(async () => {
+    await gateway?.close(1_000);
+    await upstream?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  afterEach(printLogsOnFailure(() => gateway?.logs));
+
+  it('ends expired, with the lines never fed in the error file as batch_expired and never sent upstream', async () => {
+    const file = await client.files.create({ file: await OpenAI.toFile(input('late', 40), 'late.jsonl'), purpose: 'batch' });
+    const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    let done = await client.batches.retrieve(batch.id);
+    const giveUp = Date.now() + 30_000;
+    while (!['completed', 'failed', 'expired', 'cancelled'].includes(done.status)) {
+      if (Date.now() > giveUp) assert.fail(`batch still ${done.status}: ${JSON.stringify(done.request_counts)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      done = await client.batches.retrieve(batch.id);
+    }
+    assert.equal(done.status, 'expired');
+    const completed = done.request_counts?.completed ?? 0;
+    assert.ok(completed < 20, `most lines were unfed when the window passed: ${JSON.stringify(done.request_counts)}`);
+    assert.ok(upstream.requests.length <= completed + 2, `${upstream.requests.length} upstream calls for ${completed} completed lines`);
+    const errors = (await (await client.files.content(done.error_file_id ?? '')).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { custom_id: string; error: { code: string } });
+    assert.ok(errors.every((l) => l.error.code === 'batch_expired'));
+    assert.equal(errors.length + completed, 40, 'every line accounted for');
+    assert.equal(new Set(errors.map((l) => l.custom_id)).size, errors.length);
+    // Settled by the feeder without ever going to Kafka, not queued only to be dropped by a worker.
+    const settled = await waitForLog(gateway.logs, { batchId: batch.id, msg: 'batch past its completion window: its lines not yet queued are recorded as never run' });
+    assert.ok(typeof settled.lines === 'number' && settled.lines >= 20, `the feeder recorded the unfed lines itself: ${JSON.stringify(settled)}`);
   });
 });

@@ -154,12 +154,14 @@ for (const client of ['kafkajs', 'platformatic'] as const) {
       const requestId = answer.requestId;
       const topics = { requests: `${gateway.prefix}.requests.interactive`, results: `${gateway.prefix}.results` };
 
-      // The results service records the result after the client has its answer: wait for its span.
+      // The results service records the result, and the worker ends its span, after the client has
+      // its answer: wait for those spans too.
       const inTrace = (spans: ReadableSpan[]): ReadableSpan[] => spans.filter((s) => s.spanContext().traceId === clientTraceId);
+      const ended = (spans: ReadableSpan[], name: string): boolean => inTrace(spans).some((s) => s.name === name);
       await within(
-        exporter.until((spans) => inTrace(spans).some((s) => s.name === `process ${topics.results}`) && inTrace(spans).some((s) => s.kind === SpanKind.SERVER)),
+        exporter.until((spans) => ended(spans, `process ${topics.results}`) && ended(spans, `process ${topics.requests}`) && inTrace(spans).some((s) => s.kind === SpanKind.SERVER)),
         15_000,
-        'the results span and the ingest span of the traced request',
+        'the results, worker and ingest spans of the traced request',
       );
       const spans = inTrace(exporter.getFinishedSpans());
 

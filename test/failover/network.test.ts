@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeOpenAI, type FakeOpenAI } from '#test/fakes/openai-upstream.ts';
 import { startTestGateway, type TestGateway } from '#test/support/gateway.ts';
-import { attemptSummary, chat, chatStream, storedResult } from '#test/support/chat-exchange.ts';
+import { attemptSummary, chat, chatStream, storedResult, type RequestView } from '#test/support/chat-exchange.ts';
 import { breakerOff, fakeProvider, quickRetry } from '#test/support/fake-provider.ts';
 import { startUnansweredPort, type UnansweredPort } from '#test/support/unanswered-port.ts';
 
@@ -47,6 +47,22 @@ describe('network failures fall back (kafka)', () => {
     await gateway?.close(1_000);
     await Promise.all([primary?.close(), backup?.close(), blackhole?.close()]);
   });
+
+
+  /** The primary timed out after firstByteMs, once (no retry in this policy), and the backup answered: the timed-out attempt. */
+  async function timedOutOnceThenBackup(requestId: string, primaryBefore: number, backupBefore: number): Promise<RequestView['attempts'][number]> {
+    assert.equal(primary.requests.length - primaryBefore, 1, 'timeouts are not retried in this policy');
+    assert.equal(backup.requests.length - backupBefore, 1);
+    const stored = await storedResult(gateway.url, requestId);
+    assert.deepEqual(attemptSummary(stored.attempts), [
+      { target: 'slow/m', failure: 'timeout' },
+      { target: 'backup/m', status: 200 },
+    ]);
+    const [timedOut] = stored.attempts;
+    assert.ok(timedOut);
+    assert.ok(timedOut.latencyMs >= firstByteMs - 5 && timedOut.latencyMs < 5_000, `the timed-out attempt took ${timedOut.latencyMs} ms`);
+    return timedOut;
+  }
 
   it('connection reset: retried once, then answered by the fallback', async () => {
     const [p0, b0] = [primary.requests.length, backup.requests.length];
@@ -104,16 +120,7 @@ describe('network failures fall back (kafka)', () => {
     const answer = await chat(gateway.url, { model: 'slow/m', fallbacks: ['backup/m'], content: 'slow' });
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     assert.equal(answer.headers.get('x-spillway-provider'), 'backup');
-    assert.equal(primary.requests.length - p0, 1, 'timeouts are not retried in this policy');
-    assert.equal(backup.requests.length - b0, 1);
-    const stored = await storedResult(gateway.url, answer.requestId);
-    assert.deepEqual(attemptSummary(stored.attempts), [
-      { target: 'slow/m', failure: 'timeout' },
-      { target: 'backup/m', status: 200 },
-    ]);
-    const [slow] = stored.attempts;
-    assert.ok(slow);
-    assert.ok(slow.latencyMs >= firstByteMs - 5 && slow.latencyMs < 5_000, `the slow attempt took ${slow.latencyMs} ms`);
+    await timedOutOnceThenBackup(answer.requestId, p0, b0);
   });
 
   it('stream_first_token_wait_under_idle_timeout: a stream that sends headers and no token within firstByteMs times out, and the fallback answers unseen', async () => {
@@ -128,17 +135,8 @@ describe('network failures fall back (kafka)', () => {
     assert.equal(answer.chunks.filter((c) => c.choices.some((choice) => choice.delta.role !== undefined)).length, 1, 'one opening role chunk');
     assert.equal(answer.headers.get('x-spillway-provider'), 'backup');
     assert.equal(answer.headers.get('x-spillway-attempts'), '2');
-    assert.equal(primary.requests.length - p0, 1, 'timeouts are not retried in this policy');
-    assert.equal(backup.requests.length - b0, 1);
-    const stored = await storedResult(gateway.url, answer.requestId);
-    assert.deepEqual(attemptSummary(stored.attempts), [
-      { target: 'slow/m', failure: 'timeout' },
-      { target: 'backup/m', status: 200 },
-    ]);
-    const [stalled] = stored.attempts;
-    assert.ok(stalled);
+    const stalled = await timedOutOnceThenBackup(answer.requestId, p0, b0);
     assert.match(stalled.message ?? '', /first token/);
-    assert.ok(stalled.latencyMs >= firstByteMs - 5 && stalled.latencyMs < 5_000, `the stalled attempt took ${stalled.latencyMs} ms`);
   });
 
   it('alias_connect_timeout_ignored: an alias timeouts.connectMs cuts the connect and the fallback answers', async () => {

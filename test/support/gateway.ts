@@ -2,9 +2,8 @@
 // (KAFKA_BROKERS, REDIS_URL), or on the embedded in-memory default. Each gateway gets its own
 // prefix, so test files running in parallel never see each other's topics or keys.
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { loadConfig } from '#libs/config/load.ts';
-import { createLogger } from '#libs/telemetry/logger.ts';
+import { capturingLogger } from './log-lines.ts';
 import { startGateway, type Gateway, type Role } from '#services/gateway.ts';
 
 export type Mode = 'kafka' | 'embedded';
@@ -54,14 +53,7 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
       Object.assign(raw, merge(raw, { prefix, kafka: { partitions: { interactive: 2, batch: 2, results: 2 } }, ...(opts.config ?? {}) }));
     },
   });
-  const logs: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      callback();
-    },
-  });
-  const logger = createLogger({ level: 'debug', destination });
+  const { logger, logs } = capturingLogger();
   const gateway = await startGateway({ config, logger, roles: opts.roles ?? ['ingest', 'worker', 'results'], port: 0, host: '127.0.0.1' });
   return Object.assign(gateway, { prefix, logs });
 }

@@ -1,6 +1,8 @@
 // Waits for a structured (pino JSON) log line in a growing list of lines: a test gateway's `logs`
 // or a spillway process's `output`. Neither emits an event per line, so the list is re-read every
-// few milliseconds until the line is there or the time is up.
+// few milliseconds until the line is there or the time is up. capturingLogger makes such a list.
+import { Writable } from 'node:stream';
+import { createLogger, type Logger } from '#libs/telemetry/logger.ts';
 
 export type LogFields = Record<string, unknown>;
 
@@ -64,4 +66,16 @@ export function printLogsOnFailure(lines: () => readonly string[] | undefined): 
     if (repeats > 0) out.push(`  (repeated ${repeats} more times)`);
     console.error(`--- gateway warnings and errors for failed test "${t.name}" ---\n${out.slice(-120).join('\n')}`);
   };
+}
+
+/** A debug-level logger that keeps every line it writes in `logs`, for tests to read. */
+export function capturingLogger(): { logger: Logger; logs: string[] } {
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      callback();
+    },
+  });
+  return { logger: createLogger({ level: 'debug', destination }), logs };
 }

@@ -60,10 +60,14 @@ export function spillwayConfigYaml(opts: { upstreamUrl: string; workerConcurrenc
     `worker: { concurrency: ${opts.workerConcurrency}${opts.batchConcurrency === undefined ? '' : `, batchConcurrency: ${opts.batchConcurrency}`} }`,
     // BENCH_KAFKA_CLIENT=platformatic measures the alternative Kafka client.
     `kafka: { client: ${process.env.BENCH_KAFKA_CLIENT ?? 'kafkajs'}, partitions: { interactive: 12, batch: 12, results: 12 } }`,
+    ...((opts.extra ?? []).some((line) => line.startsWith('auth:')) ? [] : [`auth: ${JSON.stringify(benchAuth)}`]),
     ...(opts.extra ?? []),
     '',
   ].join('\n');
 }
+
+/** The client key every bench request sends (`Authorization: Bearer sk-bench`): authentication stays on, as in production. */
+export const benchAuth = { keys: [{ id: 'bench', key: 'sk-bench' }] };
 
 /** A fresh prefix: its topics start empty and no earlier run's consumer group lingers. */
 export function benchPrefix(): string {

@@ -91,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
     await tracing?.shutdown();
     throw err;
   });
-  banner(name, gateway.runtime.embedded, gateway.runtime.registry.mockOnly, config, gateway.port, logger);
+  banner(name, gateway.runtime.embedded, gateway.runtime.auth.enabled, gateway.runtime.registry.mockOnly, config, gateway.port, logger);
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -121,12 +121,18 @@ async function main(argv: string[]): Promise<number> {
   return -1;
 }
 
-function banner(name: string, embedded: boolean, mockOnly: boolean, config: Config, port: number, logger: ReturnType<typeof createLogger>): void {
+function banner(name: string, embedded: boolean, authOn: boolean, mockOnly: boolean, config: Config, port: number, logger: ReturnType<typeof createLogger>): void {
   const host = config.server.host === '0.0.0.0' ? 'localhost' : config.server.host;
   const lines = [`Spillway ${name} listening on http://${host}:${port} (config: ${'source' in config ? String(config.source) : 'environment'})`];
   if (embedded) lines.push('EMBEDDED MODE: in-memory bus and store. Nothing is durable; a restart loses every request in flight. Set KAFKA_BROKERS and REDIS_URL for production.');
   else lines.push(`Kafka: ${config.kafka.brokers.join(',')}  Redis: ${redactUrl(config.redis.url ?? '')}  prefix: ${config.prefix}`);
-  if (config.auth.keys.length === 0 && name !== 'worker') lines.push('No client keys configured (auth.keys or SPILLWAY_API_KEYS): anyone who can reach this port may use it.');
+  if (!authOn && name !== 'worker') {
+    lines.push(
+      config.auth.enabled === false
+        ? 'AUTHENTICATION IS OFF (auth.enabled: false): anyone who can reach this port may use it, with no rate limits or budgets.'
+        : 'AUTHENTICATION IS OFF: the embedded default runs open while no keys are configured. Add auth.keys (or SPILLWAY_API_KEYS) or admin.key to turn it on.',
+    );
+  }
   if (mockOnly) lines.push('No provider keys found: the built-in mock provider answers every model. Set OPENAI_API_KEY (or a config file) to reach a real provider.');
   for (const line of lines) logger.warn(line);
   if (process.stderr.isTTY) process.stderr.write(`\n${lines.map((l) => `  ${l}`).join('\n')}\n\n`);

@@ -57,6 +57,8 @@ function sampleValue(name: string, configPath: string | undefined): string {
     REDIS_URL: 'redis://sample-redis:6379',
     SPILLWAY_PREFIX: 'sample',
     SPILLWAY_API_KEYS: 'sample-key-1,sample-key-2',
+    SPILLWAY_ADMIN_KEY: 'sample-admin-key-0123456789',
+    SPILLWAY_AUTH_ENABLED: 'false',
     SPILLWAY_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}`,
     LOG_LEVEL: 'debug',
   };

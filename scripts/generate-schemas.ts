@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { envelopeVersion, liveEventSchema, requestEnvelopeSchema, resultEnvelopeSchema } from '#libs/contracts/envelope.ts';
+import { usageEventSchema } from '#libs/contracts/usage.ts';
 
 export const schemasDir = fileURLToPath(new URL('../schemas/', import.meta.url));
 
@@ -40,6 +41,13 @@ export const schemaFiles: SchemaFile[] = [
     io: 'output',
     title: 'Spillway live event',
     description: 'One event of a request\'s live stream (a delta, then one done or error event carrying the result envelope), as Spillway publishes it through Redis.',
+  },
+  {
+    file: 'usage-event.schema.json',
+    schema: usageEventSchema,
+    io: 'output',
+    title: 'Spillway usage event',
+    description: 'What one answered request used and cost, as workers write it to <prefix>.usage, keyed by the request id. Budgets are counted from it once per id. See docs/kafka-native.md.',
   },
 ];
 

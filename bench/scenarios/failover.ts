@@ -12,7 +12,7 @@ import { startLoad } from '../load.ts';
 import { comparePairs, median, summarize } from '../percentiles.ts';
 import { freePort, memoryOf, startChild, waitForOk } from '../processes.ts';
 import type { PairedReport, RateReport, RunRecord, Scenario, ScenarioContext } from '../scenario.ts';
-import { prime, startUpstream, type Services, type Target, type Upstream } from '../targets.ts';
+import { benchAuth, prime, startUpstream, type Services, type Target, type Upstream } from '../targets.ts';
 import { processPids } from './process-pids.ts';
 
 const defaultRates = [200];
@@ -41,6 +41,7 @@ function configYaml(brokenUrl: string, backupUrl: string): string {
     },
     worker: { concurrency: workerConcurrency },
     kafka: { partitions: { interactive: 12, batch: 12, results: 12 } },
+    auth: benchAuth,
   });
 }
 

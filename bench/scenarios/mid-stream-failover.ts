@@ -13,6 +13,7 @@ import { startFakeOpenAI } from '#test/fakes/openai-upstream.ts';
 import { summarize } from '../percentiles.ts';
 import { freePort, startChild, waitForOk } from '../processes.ts';
 import type { GapsReport, Scenario, ScenarioContext } from '../scenario.ts';
+import { benchAuth } from '../targets.ts';
 
 const tokenIntervalMs = 20;
 /** Content chunks the primary sends before its connection drops. */
@@ -31,6 +32,7 @@ function configYaml(brokenUrl: string, backupUrl: string): string {
       breaker: { consecutiveFailures: 1_000_000_000, minRequests: 1_000_000_000 },
     },
     kafka: { partitions: { interactive: 12, batch: 12, results: 12 } },
+    auth: benchAuth,
   });
 }
 
@@ -38,7 +40,7 @@ function configYaml(brokenUrl: string, backupUrl: string): string {
 async function chunkTimes(origin: string): Promise<number[]> {
   const res = await fetch(`${origin}/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' },
     body: JSON.stringify({ model: 'failover', stream: true, messages: [{ role: 'user', content: 'one two three four five six seven eight nine ten' }] }),
   });
   if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);

@@ -51,7 +51,7 @@ async function measure(ctx: ScenarioContext, origin: string, pid: number, socket
   const url = `${origin.replace('http', 'ws')}/v1/realtime`;
   const clients = await Promise.all(
     Array.from({ length: sockets }, () => new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, { headers: { authorization: 'Bearer sk-bench' } });
       ws.once('open', () => resolve(ws));
       ws.once('error', reject);
     })),

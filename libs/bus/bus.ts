@@ -20,6 +20,8 @@ export interface OutgoingMessage {
 export interface TopicSpec {
   name: string;
   partitions: number;
+  /** Topic-level settings made at creation (e.g. `retention.ms`). */
+  configs?: Record<string, string>;
 }
 
 export interface ConsumeOptions {

@@ -70,6 +70,7 @@ export class KafkaBus implements Bus {
             topics: missing.map((t) => ({
               topic: t.name,
               numPartitions: t.partitions,
+              ...(t.configs ? { configEntries: Object.entries(t.configs).map(([name, value]) => ({ name, value })) } : {}),
               ...(this.opts.replicationFactor ? { replicationFactor: this.opts.replicationFactor } : {}),
             })),
           });

@@ -75,9 +75,11 @@ export class PlatformaticKafkaBus implements Bus {
       await retryUntilSettled(async () => {
         const existing = new Set(await admin.listTopics());
         const missing = topics.filter((t) => !existing.has(t.name));
-        if (missing.length > 0) {
+        // One call per topic: settings apply to every topic of a call.
+        for (const t of missing) {
           await admin.createTopics({
-            topics: missing.map((t) => ({ topic: t.name, partitions: t.partitions, replicas: this.opts.replicationFactor ?? -1 })),
+            topics: [{ topic: t.name, partitions: t.partitions, replicas: this.opts.replicationFactor ?? -1 }],
+            ...(t.configs ? { configs: Object.entries(t.configs).map(([name, value]) => ({ name, value })) } : {}),
           });
         }
         const metadata = await admin.metadata({ topics: topics.map((t) => t.name), forceUpdate: true });

@@ -467,3 +467,76 @@ describe('loadConfig: webhooks', () => {
     }
   });
 });
+
+describe('loadConfig: auth', () => {
+  const hash = `sha256:${'ab'.repeat(32)}`;
+
+  it('takes a key by its secret or by its keyHash', () => {
+    const config = loadConfig({ path: file(`auth:\n  keys:\n    - key: sk-one\n    - keyHash: "${hash}"\n`), env: {} });
+    assert.equal(config.auth.keys[0].key, 'sk-one');
+    assert.equal(config.auth.keys[1].keyHash, hash);
+  });
+
+  it('refuses a key with both key and keyHash, or neither, naming the key', () => {
+    for (const entry of [`{ key: sk-one, keyHash: "${hash}" }`, '{ id: nameless }']) {
+      const err = configError(() => loadConfig({ path: file(`auth:\n  keys:\n    - key: sk-fine\n    - ${entry}\n`), env: {} }));
+      assert.match(err.message, /auth\.keys\[1\]: give exactly one of key and keyHash/);
+    }
+  });
+
+  it('refuses a keyHash that is not sha256: and 64 lower-case hex digits, naming it', () => {
+    for (const bad of [`sha256:${'AB'.repeat(32)}`, 'ab'.repeat(32), `sha256:${'ab'.repeat(31)}`, `sha1:${'ab'.repeat(32)}`]) {
+      const err = configError(() => loadConfig({ path: file(`auth:\n  keys:\n    - keyHash: "${bad}"\n`), env: {} }));
+      assert.match(err.message, /auth\.keys\[0\]\.keyHash: must be sha256:/);
+    }
+  });
+
+  it('refuses a team naming a customer that is not in auth.customers, naming the path and the customer', () => {
+    const path = file('auth:\n  customers:\n    - id: acme\n  teams:\n    - id: search\n      customer: acme\n    - id: ads\n      customer: nobody\n');
+    const err = configError(() => loadConfig({ path, env: {} }));
+    assert.match(err.message, /auth\.teams\[1\]\.customer: no customer 'nobody'/);
+    assert.ok(!err.message.includes('auth.teams[0]'), 'the team with a known customer is fine');
+  });
+
+  it('refuses a key naming a team or a customer that is not configured, naming the path', () => {
+    const teams = configError(() => loadConfig({ path: file('auth:\n  keys:\n    - key: sk-one\n      team: ghosts\n'), env: {} }));
+    assert.match(teams.message, /auth\.keys\[0\]\.team: no team 'ghosts'/);
+    const customers = configError(() => loadConfig({ path: file('auth:\n  keys:\n    - key: sk-one\n      customer: nobody\n'), env: {} }));
+    assert.match(customers.message, /auth\.keys\[0\]\.customer: no customer 'nobody'/);
+  });
+
+  it('accepts a key naming a configured team', () => {
+    const path = file('auth:\n  customers:\n    - id: acme\n  teams:\n    - id: search\n      customer: acme\n  keys:\n    - key: sk-one\n      team: search\n');
+    assert.equal(loadConfig({ path, env: {} }).auth.keys[0].team, 'search');
+  });
+
+  it('refuses an unknown field in a key (a misspelt limit must not be ignored)', () => {
+    const err = configError(() => loadConfig({ path: file('auth:\n  keys:\n    - key: sk-one\n      rpm: 10\n'), env: {} }));
+    assert.match(err.message, /auth\.keys\[0\]: .*"rpm"/);
+  });
+
+  it('SPILLWAY_AUTH_ENABLED sets auth.enabled; unset, it stays unset', () => {
+    assert.equal(loadConfig({ env: { SPILLWAY_AUTH_ENABLED: 'false' } }).auth.enabled, false);
+    assert.equal(loadConfig({ env: { SPILLWAY_AUTH_ENABLED: 'true' } }).auth.enabled, true);
+    assert.equal(loadConfig({ path: file('auth:\n  enabled: true\n'), env: { SPILLWAY_AUTH_ENABLED: 'false' } }).auth.enabled, false, 'the environment wins over the file');
+    assert.equal(loadConfig({ env: {} }).auth.enabled, undefined);
+  });
+});
+
+describe('loadConfig: pricing', () => {
+  it('takes USD per million tokens per model, cachedInput optional', () => {
+    const config = loadConfig({ path: file('pricing:\n  gpt-4o: { input: 2.5, output: 10, cachedInput: 1.25 }\n  "openai/*": { input: 1, output: 2 }\n'), env: {} });
+    assert.deepEqual(config.pricing, { 'gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25 }, 'openai/*': { input: 1, output: 2 } });
+  });
+
+  it('refuses a negative price, naming the model and the field', () => {
+    const err = configError(() => loadConfig({ path: file('pricing:\n  gpt-4o: { input: 2.5, output: 10 }\n  gpt-4o-mini: { input: -0.15, output: 0.6 }\n'), env: {} }));
+    assert.match(err.message, /pricing\.gpt-4o-mini\.input/);
+    assert.ok(!/pricing\.gpt-4o\./.test(err.message), 'the valid entry is not named');
+  });
+
+  it('refuses an entry missing a price or carrying an unknown field', () => {
+    assert.match(configError(() => loadConfig({ path: file('pricing:\n  gpt-4o: { input: 2.5 }\n'), env: {} })).message, /pricing\.gpt-4o\.output/);
+    assert.match(configError(() => loadConfig({ path: file('pricing:\n  gpt-4o: { input: 2.5, output: 10, cached: 1 }\n'), env: {} })).message, /pricing\.gpt-4o.*cached/);
+  });
+});

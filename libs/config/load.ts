@@ -72,6 +72,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, portOf: 
   if (env.SPILLWAY_ADMIN_KEY) section('admin').key = env.SPILLWAY_ADMIN_KEY;
   if (env.SPILLWAY_MOCK_LATENCY_MS) section('mock').latencyMs = parseNonNegative(env.SPILLWAY_MOCK_LATENCY_MS, 'SPILLWAY_MOCK_LATENCY_MS');
   if (env.SPILLWAY_MOCK_TOKENS_PER_SECOND) section('mock').tokensPerSecond = parseNonNegative(env.SPILLWAY_MOCK_TOKENS_PER_SECOND, 'SPILLWAY_MOCK_TOKENS_PER_SECOND');
+  if (env.SPILLWAY_AUTH_ENABLED) section('auth').enabled = env.SPILLWAY_AUTH_ENABLED;
   if (env.SPILLWAY_API_KEYS) section('auth').keys = env.SPILLWAY_API_KEYS.split(',').map((key) => key.trim()).filter(Boolean).map((key) => ({ key }));
   if (raw.providers === undefined || raw.providers === null) {
     const fromEnv = providersFromEnv(env);

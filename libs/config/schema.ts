@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { booleanFromEnv, fromEnvString, keySchema } from './fields.ts';
 import { modelsSchema, routingSchema } from '#libs/routing/policy-schema.ts';
 import { familyTypes, withFamilyDefaults } from '#libs/providers/openai/family.ts';
+import { customerSchema, keyTermsSchema, teamSchema } from '#libs/governance/accounts.ts';
 import { anthropicProviderSchema } from '#libs/providers/anthropic/config.ts';
 import { bedrockProviderSchema } from '#libs/providers/bedrock/config.ts';
 import { geminiProviderSchema, vertexProviderSchema } from '#libs/providers/gemini/config.ts';
@@ -48,6 +49,26 @@ const azureSchema = z.object({
 
 export const providerSchema = z.preprocess(withFamilyDefaults, z.discriminatedUnion('type', [openAICompatibleSchema, azureSchema, anthropicProviderSchema, bedrockProviderSchema, geminiProviderSchema, vertexProviderSchema, mockSchema]));
 export type ProviderConfig = z.infer<typeof providerSchema>;
+
+/** A key in the config file: its secret, or only the secret's digest (`sha256:<hex>`, e.g. `printf %s "$KEY" | sha256sum`). */
+const configKeySchema = keyTermsSchema
+  .extend({
+    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'ids are 1 to 64 letters, digits, ".", "_" and "-"').optional(),
+    key: z.string().min(1, 'key must not be empty').optional(),
+    keyHash: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256: followed by 64 lower-case hex digits').optional(),
+    /** The older name of `customer`: batches get a fair share per customer. */
+    tenant: z.string().min(1).optional(),
+  })
+  .refine((k) => (k.key === undefined) !== (k.keyHash === undefined), 'give exactly one of key and keyHash');
+export type ConfigKey = z.infer<typeof configKeySchema>;
+
+/** USD per million tokens of one model (`model` or `provider/model`, globs allowed). */
+const priceSchema = z.strictObject({
+  input: z.number().min(0),
+  output: z.number().min(0),
+  /** Prompt tokens served from the provider's cache; the input price when unset. */
+  cachedInput: z.number().min(0).optional(),
+});
 
 const partitionsSchema = z.object({
   interactive: z.preprocess(fromEnvString, z.number().int().positive().default(12)),
@@ -101,21 +122,35 @@ export const configSchema = z.object({
     })
     .prefault({}),
   redis: z.object({ url: z.string().optional() }).prefault({}),
-  /** Client keys the API accepts (Authorization: Bearer, x-api-key, or the WebSocket subprotocol); none means open. */
+  /**
+   * Who may call the API: customers, their teams, and keys (Authorization: Bearer, x-api-key, or
+   * the WebSocket subprotocol). More are made through the admin API (services/admin).
+   */
   auth: z
     .object({
-      keys: z
-        .array(
-          z.object({
-            id: z.string().optional(),
-            key: z.string().min(1, 'key must not be empty'),
-            /** Whose traffic the key carries: batches get a fair share per tenant. The key's id when unset. */
-            tenant: z.string().min(1).optional(),
-          }),
-        )
-        .default([]),
+      /**
+       * Authentication is on unless this is false (env SPILLWAY_AUTH_ENABLED). Unset, the embedded
+       * default runs open when it has no keys and no admin key, and says so at start-up.
+       */
+      enabled: z.preprocess(booleanFromEnv, z.boolean().optional()),
+      /** Besides the change notices every replica gets at once, each reloads every account this often. */
+      refreshIntervalMs: z.preprocess(fromEnvString, z.number().int().min(1_000).default(30_000)),
+      customers: z.array(customerSchema).default([]),
+      teams: z.array(teamSchema).default([]),
+      keys: z.array(configKeySchema).default([]),
     })
-    .prefault({}),
+    .prefault({})
+    .superRefine((auth, ctx) => {
+      const customers = new Set(auth.customers.map((c) => c.id));
+      const teams = new Set(auth.teams.map((t) => t.id));
+      auth.teams.forEach((team, i) => {
+        if (!customers.has(team.customer)) ctx.addIssue({ code: 'custom', path: ['teams', i, 'customer'], message: `no customer '${team.customer}' in auth.customers` });
+      });
+      auth.keys.forEach((key, i) => {
+        if (key.team !== undefined && !teams.has(key.team)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'team'], message: `no team '${key.team}' in auth.teams` });
+        if (key.customer !== undefined && !customers.has(key.customer)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'customer'], message: `no customer '${key.customer}' in auth.customers` });
+      });
+    }),
   /** The operators' side: the live dashboard at /dashboard (services/dashboard). */
   admin: z
     .object({
@@ -176,6 +211,8 @@ export const configSchema = z.object({
   /** Model aliases: weighted targets, fallback chains and their own policy. */
   models: modelsSchema.default({}),
   providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'provider names are lower-case letters, digits, "-" and "_"'), providerSchema).default({}),
+  /** What usage costs, for budgets: `model` or `provider/model` (globs allowed) → USD per million tokens. */
+  pricing: z.record(z.string().min(1), priceSchema).default({}),
   /** The pacing of the built-in mock that answers every model when no provider is configured. */
   mock: mockPacingSchema.prefault({}),
   /** Signed delivery of async results to the URL in `x-spillway-webhook-url` (Standard Webhooks). */

@@ -3,7 +3,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { GatewayError, errorBody, errorTypeFor } from '#libs/contracts/openai-error.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
-import { anonymousClient, presentedKey, type Client, type ClientAuth } from './client-auth.ts';
+import { anonymousClient, presentedKey, type Client } from './client-auth.ts';
+import type { AccountDirectory } from '#libs/governance/directory.ts';
 import type { Metrics } from '#libs/telemetry/metrics.ts';
 
 export interface AppOptions {
@@ -11,13 +12,13 @@ export interface AppOptions {
   metrics: Metrics;
   bodyLimitBytes: number;
   ready: () => Promise<boolean>;
-  /** Client keys; health, readiness and metrics are open whatever it says. */
-  auth: ClientAuth;
+  /** Who may call; health, readiness and metrics are open whatever it says. */
+  auth: AccountDirectory;
 }
 
 const openPaths = new Set(['/healthz', '/readyz', '/metrics']);
-/** The admin dashboard checks the admin key itself (services/dashboard); a client key does not open it. */
-const ownAuthPath = /^\/dashboard(\/|$)/;
+/** The dashboard and the admin API check the admin key themselves; a client key does not open them. */
+const ownAuthPath = /^\/(dashboard|admin)(\/|$)/;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -53,10 +54,8 @@ export function createApp(opts: AppOptions): FastifyInstance {
     req.client = anonymousClient;
     const path = req.url.split('?')[0] ?? '';
     if (!opts.auth.enabled || openPaths.has(path) || ownAuthPath.test(path)) return;
-    const client = opts.auth.check(presentedKey(req.headers));
-    if (client === undefined) {
-      throw new GatewayError(401, 'Incorrect or missing API key. Send a Spillway client key as "Authorization: Bearer <key>" (or "x-api-key: <key>").', { code: 'invalid_api_key', type: 'invalid_request_error' });
-    }
+    const client = await opts.auth.authenticate(presentedKey(req.headers));
+    if (client instanceof GatewayError) throw client;
     req.client = client;
   });
 

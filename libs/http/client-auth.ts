@@ -1,19 +1,15 @@
-// Client keys: who may call the gateway. With none configured the API is open (start-up says
-// so). Keys are kept as SHA-256 digests and compared in constant time; only a key's id is ever
-// logged or put in a result.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// Who is calling, as every route sees it, and what it may read. Keys themselves are checked by
+// the account directory (libs/governance/directory.ts); only a key's id is ever logged or put in
+// a result.
 import type { IncomingHttpHeaders } from 'node:http';
-
-export interface ClientKeyConfig {
-  id?: string | undefined;
-  key: string;
-  tenant?: string | undefined;
-}
+import type { Principal } from '#libs/governance/directory.ts';
 
 /** Who is calling: the key's id (never the key) and the tenant its traffic counts against. */
 export interface Client {
   keyId: string;
   tenant: string;
+  /** The key's terms and its team's and customer's (none when the API is open). */
+  principal?: Principal;
 }
 
 /** The caller when the API is open (no client keys configured). */
@@ -31,29 +27,6 @@ export function mayRead(client: Client, owner: string | undefined): boolean {
 /** The subprotocol prefix a browser, which cannot set headers on a WebSocket, sends its key in. */
 export const keySubprotocolPrefix = 'spillway.key.';
 
-export class ClientAuth {
-  private readonly keys: { client: Client; digest: Buffer }[];
-
-  constructor(keys: readonly ClientKeyConfig[]) {
-    this.keys = keys.map((k, i) => {
-      const keyId = k.id ?? `key-${i + 1}`;
-      return { client: { keyId, tenant: k.tenant ?? keyId }, digest: digest(k.key) };
-    });
-  }
-
-  get enabled(): boolean {
-    return this.keys.length > 0;
-  }
-
-  /** The client the key belongs to, or undefined when it is not one of ours. Anonymous when auth is off. */
-  check(key: string | undefined): Client | undefined {
-    if (!this.enabled) return anonymousClient;
-    if (!key) return undefined;
-    const candidate = digest(key);
-    return this.keys.find((k) => timingSafeEqual(k.digest, candidate))?.client;
-  }
-}
-
 /** The key a request presents: `Authorization: Bearer`, `x-api-key` (Anthropic's SDKs), or a WebSocket subprotocol. */
 export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   const auth = headers.authorization;
@@ -66,8 +39,4 @@ export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
     if (offered) return offered.slice(keySubprotocolPrefix.length);
   }
   return undefined;
-}
-
-function digest(key: string): Buffer {
-  return createHash('sha256').update(key).digest();
 }

@@ -6,7 +6,10 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from '#libs/config/schema.ts';
 import { ConfigError } from '#libs/config/load.ts';
 import type { Bus } from '#libs/bus/bus.ts';
-import { ClientAuth } from '#libs/http/client-auth.ts';
+import { AccountDirectory, authEnabled } from '#libs/governance/directory.ts';
+import type { Meter } from '#libs/governance/meter.ts';
+import { MemoryMeter } from '#libs/governance/memory-meter.ts';
+import { RedisMeter } from '#libs/governance/redis-meter.ts';
 import { KafkaBus } from '#libs/bus/kafka.ts';
 import { MemoryBus } from '#libs/bus/memory.ts';
 import { PlatformaticKafkaBus } from '#libs/bus/platformatic-kafka.ts';
@@ -28,8 +31,10 @@ export interface Runtime {
   topics: Topics;
   /** True when running on the in-memory bus and store. */
   embedded: boolean;
-  /** The client keys the API accepts. */
-  auth: ClientAuth;
+  /** Who may call: customers, teams and keys, from the config file and the admin API. */
+  auth: AccountDirectory;
+  /** Rate limits and budgets, shared by every replica. */
+  meter: Meter;
 }
 
 export async function createRuntime(config: Config, logger: Logger): Promise<Runtime> {
@@ -39,6 +44,12 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     throw new ConfigError(hasKafka ? 'redis.url (REDIS_URL) is required when Kafka is configured' : 'kafka.brokers (KAFKA_BROKERS) is required when Redis is configured');
   }
   const embedded = !hasKafka;
+  const authOn = authEnabled(config, embedded);
+  if (authOn && config.auth.keys.length === 0 && config.admin.key === undefined) {
+    throw new ConfigError(
+      'auth is on but no key could ever be used: add auth.keys (or SPILLWAY_API_KEYS), set admin.key (SPILLWAY_ADMIN_KEY) to make keys through the admin API, or set auth.enabled: false (SPILLWAY_AUTH_ENABLED=false) to run without authentication',
+    );
+  }
   const storeOptions = { prefix: config.prefix, resultTtlSeconds: config.results.ttlSeconds, replayTtlSeconds: config.streams.replayTtlSeconds };
   const kafkaOptions = {
     brokers: config.kafka.brokers,
@@ -61,6 +72,14 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     await Promise.all([bus.close(), store.close()]);
     throw new Error(`cannot create topics on Kafka at ${config.kafka.brokers.join(',')}: ${(err as Error).message}`);
   }
+  const auth = new AccountDirectory({ auth: config.auth, enabled: authOn, store, logger });
+  const meter: Meter = embedded ? new MemoryMeter() : new RedisMeter(config.redis.url ?? '', config.prefix);
+  try {
+    await auth.start();
+  } catch (err) {
+    await Promise.all([bus.close(), store.close(), meter.close()]);
+    throw new Error(`cannot load the accounts from Redis: ${(err as Error).message}`);
+  }
   return {
     config,
     bus,
@@ -70,13 +89,15 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     metrics: createMetrics(),
     topics: topicNames(config.prefix),
     embedded,
-    auth: new ClientAuth(config.auth.keys),
+    auth,
+    meter,
   };
 }
 
 export async function closeRuntime(runtime: Runtime): Promise<void> {
+  await runtime.auth.stop();
   await runtime.bus.close();
-  await Promise.all([runtime.store.close(), runtime.registry.close()]);
+  await Promise.all([runtime.store.close(), runtime.registry.close(), runtime.meter.close()]);
 }
 
 export function instanceId(role: string): string {

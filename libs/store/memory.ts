@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { finalBatchStatuses, type Batch, type BatchLineOutcome, type BatchStatus } from '#libs/contracts/batch.ts';
 import { feedStart, type BatchFeed, type BatchOwner, type FeedPosition } from './store.ts';
+import type { Account, AccountKind, KeyRecord } from '#libs/governance/accounts.ts';
 import type { BatchPage, BeginOutcome, BeginRequest, RequestStatus, HealthUpdate, IdempotencyBinding, PublishOptions, RequestState, Store, StoreOptions } from './store.ts';
 
 interface Expiring<T> {
@@ -18,6 +19,7 @@ export class MemoryStore implements Store {
   private readonly replays = new Map<string, Expiring<LiveEvent[]>>();
   private readonly idempotency = new Map<string, Expiring<IdempotencyBinding>>();
   private readonly health = new Map<string, HealthUpdate>();
+  private readonly accounts = new Map<string, Account>();
   private readonly cancelled = new Map<string, Expiring<true>>();
   /** In creation order; batches stay until the process ends. */
   private readonly batches = new Map<
@@ -153,6 +155,32 @@ export class MemoryStore implements Store {
     this.live.on('health\u0000', onUpdate);
     return async () => {
       this.live.off('health\u0000', onUpdate);
+    };
+  }
+
+  async loadAccounts(): Promise<Account[]> {
+    return [...this.accounts.values()];
+  }
+
+  async findKey(digest: string): Promise<KeyRecord | undefined> {
+    return [...this.accounts.values()].find((a): a is Account & KeyRecord => a.kind === 'key' && a.digest === digest);
+  }
+
+  async saveAccount(account: Account): Promise<void> {
+    this.accounts.set(`${account.kind}:${account.id}`, account);
+    this.live.emit('accounts\u0000');
+  }
+
+  async deleteAccount(kind: AccountKind, id: string): Promise<boolean> {
+    const deleted = this.accounts.delete(`${kind}:${id}`);
+    if (deleted) this.live.emit('accounts\u0000');
+    return deleted;
+  }
+
+  async subscribeAccounts(onChange: () => void): Promise<() => Promise<void>> {
+    this.live.on('accounts\u0000', onChange);
+    return async () => {
+      this.live.off('accounts\u0000', onChange);
     };
   }
 

@@ -1,11 +1,12 @@
 // The Redis store. Commands issued in the same tick share one round trip (auto-pipelining);
 // live events go out by PUBLISH on the request's own channel, plus XADD for replay. One
 // subscriber connection carries every channel this process follows.
-import { createHash } from 'node:crypto';
+import { lua, runScript } from './lua-script.ts';
 import { Redis } from 'ioredis';
 import { liveEventSchema, resultEnvelopeSchema, type LiveEvent, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { batchSchema, batchStatusSchema, finalBatchStatuses, type Batch, type BatchLineOutcome, type BatchStatus } from '#libs/contracts/batch.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
+import { accountSchema, type Account, type AccountKind, type KeyRecord } from '#libs/governance/accounts.ts';
 import { StoreUnavailableError, batchOwnerSchema, decodeStatus, encodeStatus, type BeginRequest, type RequestStatus, feedPositionSchema, feedStart, type BatchFeed, type BatchOwner, type FeedPosition, healthUpdateSchema, type BatchPage, type BeginOutcome, idempotencyBindingSchema, storeKeys, type HealthUpdate, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
 
 const replayMaxLen = 10_000;
@@ -37,9 +38,6 @@ if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 or string.sub(redis.call('GET', KE
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1`);
 
-function lua(text: string): { text: string; sha: string } {
-  return { text, sha: createHash('sha1').update(text).digest('hex') };
-}
 
 // KEYS: idempotency key. ARGV: request id, ttl s. Marks a pending binding of this request accepted.
 const acceptScript = lua(`
@@ -230,7 +228,7 @@ export class RedisStore implements Store {
 
   async begin(id: string, claimant: string, leaseMs: number, request: BeginRequest = {}): Promise<BeginOutcome> {
     const keys = [this.keys.result(id), this.keys.claim(id), this.keys.state(id), this.keys.cancelled(id), this.keys.cancelled(request.batchId ?? id)];
-    const reply = await this.script(beginScript, keys, [claimant, String(leaseMs), String(this.opts.resultTtlSeconds), encodeStatus('running', request.owner)]);
+    const reply = await runScript(this.client, beginScript, keys, [claimant, String(leaseMs), String(this.opts.resultTtlSeconds), encodeStatus('running', request.owner)]);
     const [result, claimed, previous, cancelled] = Array.isArray(reply) ? reply : [];
     const outcome: BeginOutcome = { claimed: claimed === 1, cancelled: cancelled === 1 };
     if (typeof result === 'string' && result !== '') outcome.result = resultEnvelopeSchema.parse(JSON.parse(result));
@@ -241,17 +239,7 @@ export class RedisStore implements Store {
 
   async refuse(result: ResultEnvelope): Promise<boolean> {
     const keys = [this.keys.result(result.id), this.keys.claim(result.id), this.keys.state(result.id)];
-    return (await this.script(refuseScript, keys, [JSON.stringify(result), String(this.opts.resultTtlSeconds)])) === 1;
-  }
-
-  /** Runs a Lua script by its digest, sending the source only when Redis does not have it yet. */
-  private async script(source: { text: string; sha: string }, keys: string[], args: string[]): Promise<unknown> {
-    try {
-      return await this.client.evalsha(source.sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return this.client.eval(source.text, keys.length, ...keys, ...args);
-    }
+    return (await runScript(this.client, refuseScript, keys, [JSON.stringify(result), String(this.opts.resultTtlSeconds)])) === 1;
   }
 
   async renewClaim(id: string, owner: string, leaseMs: number): Promise<boolean> {
@@ -276,7 +264,7 @@ export class RedisStore implements Store {
   }
 
   async acceptIdempotencyKey(key: string, requestId: string, ttlSeconds: number): Promise<void> {
-    await this.script(acceptScript, [this.keys.idempotency(key)], [requestId, String(ttlSeconds)]);
+    await runScript(this.client, acceptScript, [this.keys.idempotency(key)], [requestId, String(ttlSeconds)]);
   }
 
   async releaseIdempotencyKey(key: string, requestId: string): Promise<void> {
@@ -417,7 +405,7 @@ export class RedisStore implements Store {
   }
 
   async replaceBatch(next: Batch, expected: BatchStatus): Promise<boolean> {
-    return (await this.script(replaceBatchScript, [this.keys.batch(next.id)], [expected, next.status, JSON.stringify(next)])) === 1;
+    return (await runScript(this.client, replaceBatchScript, [this.keys.batch(next.id)], [expected, next.status, JSON.stringify(next)])) === 1;
   }
 
   async listBatches(after: string | undefined, limit: number, keyId?: string): Promise<BatchPage> {
@@ -436,7 +424,7 @@ export class RedisStore implements Store {
   async recordBatchLine(id: string, outcome: BatchLineOutcome): Promise<number> {
     const k = this.keys;
     const keys = [k.batch(id), k.batchSeen(id), k.batchCounts(id), k.batchOutput(id), k.batchErrors(id)];
-    return Number(await this.script(recordBatchLineScript, keys, [outcome.customId, outcome.kind, outcome.file, outcome.line]));
+    return Number(await runScript(this.client, recordBatchLineScript, keys, [outcome.customId, outcome.kind, outcome.file, outcome.line]));
   }
 
   async batchLines(id: string): Promise<{ output: string[]; errors: string[] }> {
@@ -464,6 +452,51 @@ export class RedisStore implements Store {
     const ids = await this.client.zrangebyscore(this.keys.dashboardInstances, Date.now(), '+inf');
     const snapshots = await Promise.all(ids.map((id) => this.client.hget(this.keys.dashboardSnapshot(id), 'snapshot')));
     return snapshots.filter((s): s is string => s !== null);
+  }
+
+  async loadAccounts(): Promise<Account[]> {
+    const all = await this.client.hgetall(this.keys.accounts);
+    return Object.values(all).flatMap((raw) => accountSchema.safeParse(safeJson(raw)).data ?? []);
+  }
+
+  async findKey(digest: string): Promise<KeyRecord | undefined> {
+    const id = await this.client.hget(this.keys.accountDigests, digest);
+    if (id === null) return undefined;
+    const account = accountSchema.safeParse(safeJson((await this.client.hget(this.keys.accounts, `key:${id}`)) ?? '')).data;
+    return account?.kind === 'key' ? account : undefined;
+  }
+
+  async saveAccount(account: Account): Promise<void> {
+    const transaction = this.client.multi();
+    transaction.hset(this.keys.accounts, `${account.kind}:${account.id}`, JSON.stringify(account));
+    if (account.kind === 'key') transaction.hset(this.keys.accountDigests, account.digest, account.id);
+    transaction.publish(this.keys.accountsChannel, `${account.kind}:${account.id}`);
+    await execOrThrow(transaction);
+  }
+
+  async deleteAccount(kind: AccountKind, id: string): Promise<boolean> {
+    const existing = accountSchema.safeParse(safeJson((await this.client.hget(this.keys.accounts, `${kind}:${id}`)) ?? '')).data;
+    if (!existing) return false;
+    const transaction = this.client.multi();
+    transaction.hdel(this.keys.accounts, `${kind}:${id}`);
+    if (existing.kind === 'key') transaction.hdel(this.keys.accountDigests, existing.digest);
+    transaction.publish(this.keys.accountsChannel, `${kind}:${id}`);
+    await execOrThrow(transaction);
+    return true;
+  }
+
+  async subscribeAccounts(onChange: () => void): Promise<() => Promise<void>> {
+    const sub = this.subscriberConnection();
+    const channel = this.keys.accountsChannel;
+    const listener = (ch: string): void => {
+      if (ch === channel) onChange();
+    };
+    sub.on('message', listener);
+    await sub.subscribe(channel);
+    return async () => {
+      sub.off('message', listener);
+      await sub.unsubscribe(channel).catch(() => undefined);
+    };
   }
 
   onReconnect(listener: () => void): void {

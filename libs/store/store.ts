@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { webhookSchema, type LiveEvent, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import type { Batch, BatchLineOutcome, BatchStatus } from '#libs/contracts/batch.ts';
+import type { Account, AccountKind, KeyRecord } from '#libs/governance/accounts.ts';
 
 export type RequestState = 'accepted' | 'running';
 
@@ -152,6 +153,17 @@ export interface Store {
   /** The latest dashboard snapshot of every process still publishing, as published. */
   dashboardSnapshots(): Promise<string[]>;
 
+  /** Every account the admin API has stored (the config file's are not here). */
+  loadAccounts(): Promise<Account[]>;
+  /** The stored key with this secret digest, for a key made on another replica a moment ago. */
+  findKey(digest: string): Promise<KeyRecord | undefined>;
+  /** Creates or replaces an account, and tells every replica (subscribeAccounts). */
+  saveAccount(account: Account): Promise<void>;
+  /** Removes an account and tells every replica; false when there was none. */
+  deleteAccount(kind: AccountKind, id: string): Promise<boolean>;
+  /** Called whenever any replica changes an account: reload them (loadAccounts). */
+  subscribeAccounts(onChange: () => void): Promise<() => Promise<void>>;
+
   /** Called after the connection to the store was lost and is back (its data may be gone). */
   onReconnect(listener: () => void): void;
 
@@ -247,6 +259,9 @@ export function storeKeys(prefix: string): {
   batchNotices: string;
   dashboardSnapshot: (instanceId: string) => string;
   dashboardInstances: string;
+  accounts: string;
+  accountDigests: string;
+  accountsChannel: string;
 } {
   return {
     result: (id) => `${prefix}:result:${id}`,
@@ -271,5 +286,8 @@ export function storeKeys(prefix: string): {
     batchNotices: `${prefix}:batches:notices`,
     dashboardSnapshot: (instanceId) => `${prefix}:dashboard:instance:${instanceId}`,
     dashboardInstances: `${prefix}:dashboard:instances`,
+    accounts: `${prefix}:accounts`,
+    accountDigests: `${prefix}:accounts:digests`,
+    accountsChannel: `${prefix}:accounts:changes`,
   };
 }

@@ -16,6 +16,8 @@ export interface Metrics {
   keyCooldowns: Counter<'key' | 'reason'>;
   breakerState: Gauge<'kind' | 'id' | 'state'>;
   webhookDeliveries: Counter<'outcome'>;
+  admissionRefusals: Counter<'reason'>;
+  spendMicroUsd: Counter<'model'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -37,6 +39,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     breakerState: new Gauge({ name: 'spillway_breaker_state', help: '1 for the current state of each circuit breaker (kind target or key)', labelNames: ['kind', 'id', 'state'], registers }),
     deadLetters: new Counter({ name: 'spillway_dead_letters_total', help: 'Kafka messages sent to the dead-letter topic, by reason', labelNames: ['reason'], registers }),
     parked: new Counter({ name: 'spillway_batch_parked_total', help: 'Batch requests parked on the delay topic until their rate-limited provider resets', registers }),
+    admissionRefusals: new Counter({ name: 'spillway_admission_refusals_total', help: 'Requests refused at admission by a key, team or customer limit, by reason (requests, tokens, budget)', labelNames: ['reason'], registers }),
+    spendMicroUsd: new Counter({ name: 'spillway_spend_microdollars_total', help: 'Spend counted from usage events (each request once), in micro-USD, by model', labelNames: ['model'], registers }),
     webhookDeliveries: new Counter({
       name: 'spillway_webhook_deliveries_total',
       help: 'Webhook deliveries finished, by outcome (delivered, rejected: a final 4xx, expired: gave up after webhooks.maxAgeSeconds)',

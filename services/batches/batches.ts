@@ -13,6 +13,7 @@ import type { Runtime } from '#libs/runtime/runtime.ts';
 import { maxBatchLines } from '#services/files/upload.ts';
 import { parseOrThrow } from '#services/ingest/validate.ts';
 import { checkInputFile, inputLines, routeProblemFor } from './input-lines.ts';
+import { disallowedModel } from '#libs/governance/terms.ts';
 import { feedStart } from '#libs/store/store.ts';
 import { webhookOf } from '#services/ingest/webhook-header.ts';
 import { transitionBatch } from './transition.ts';
@@ -29,6 +30,13 @@ const listQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   after: z.string().min(1).optional(),
 });
+
+/** Also refuses a line whose model or fallbacks the client's key (or its team or customer) does not allow. */
+function allowedRouteProblem(client: Client, routeProblem: ReturnType<typeof routeProblemFor>): ReturnType<typeof routeProblemFor> {
+  const principal = client.principal;
+  if (!principal) return routeProblem;
+  return (body) => disallowedModel(principal, [body.model, ...(body.fallbacks ?? [])])?.message ?? routeProblem(body);
+}
 
 export function startBatches(runtime: Runtime, storage: FileStorage): { register(app: FastifyInstance): void } {
   const { store, registry, logger } = runtime;
@@ -49,7 +57,7 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
     const createdAt = Math.floor(now / 1000);
     const deadline = now + runtime.config.batches.windowSeconds * 1000;
     const owner = { tenant: req.client.tenant, keyId: req.client.keyId, webhook: webhookOf(req, true, runtime.config.webhooks) };
-    const { requests, errors } = await checkInputFile(inputLines(found.content, feedStart), params.endpoint, routeProblemFor(registry), maxBatchLines).finally(() => found.content.destroy());
+    const { requests, errors } = await checkInputFile(inputLines(found.content, feedStart), params.endpoint, allowedRouteProblem(req.client, routeProblemFor(registry)), maxBatchLines).finally(() => found.content.destroy());
     const base: Batch = {
       id,
       object: 'batch',

@@ -13,6 +13,7 @@ import type { FileStorage } from '#libs/storage/storage.ts';
 import type { BatchFeed, FeedPosition } from '#libs/store/store.ts';
 import { instanceId, type Runtime } from '#libs/runtime/runtime.ts';
 import { checkInputLine, inputLines, routeProblemFor, type InputLine } from './input-lines.ts';
+import { keyFallbacks } from '#libs/governance/terms.ts';
 import { cancelledLine, expiredLine, outputLineId, refusedLine } from './output-lines.ts';
 
 /** Envelopes per produce call: big enough to be quick, small enough for one Kafka request. */
@@ -122,6 +123,8 @@ export function startFeeder(runtime: Runtime, storage: FileStorage, settle: (bat
     const envelopes: RequestEnvelope[] = [];
     const refused: BatchLineOutcome[] = [];
     const acceptedAt = Date.now();
+    const key = feed.keyId !== undefined ? runtime.auth.keyById(feed.keyId) : undefined;
+    const principal = key ? runtime.auth.principalOf(key) : undefined;
     for (const line of read.lines) {
       const id = batchLineRequestId(batch.id, line.number);
       // Checked when the batch was created; only the gateway's routes can have changed since.
@@ -136,7 +139,8 @@ export function startFeeder(runtime: Runtime, storage: FileStorage, settle: (bat
         tenant: feed.tenant,
         ...(feed.keyId !== undefined ? { owner: feed.keyId } : {}),
         ...checked.request,
-        route: { model: checked.request.body.model, fallbacks: checked.request.body.fallbacks ?? [], noFallback: false },
+        // A line naming no fallbacks gets its key's own, as an HTTP request does.
+        route: { model: checked.request.body.model, fallbacks: checked.request.body.fallbacks ?? (principal ? keyFallbacks(principal, checked.request.body.model) : undefined) ?? [], noFallback: false },
         reply: { mode: 'async' },
         acceptedAt,
         deadline: (batch.expires_at ?? 0) * 1000,

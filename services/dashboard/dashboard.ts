@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
 import { instanceId, type Runtime } from '#libs/runtime/runtime.ts';
-import { AdminAuth, basicChallenge } from './admin-auth.ts';
+import { AdminAuth, basicChallenge } from '#libs/http/admin-auth.ts';
 import { Collector } from './collector.ts';
 import { startPublisher } from './publisher.ts';
 

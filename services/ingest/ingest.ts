@@ -26,6 +26,8 @@ import { anthropicToChat } from './anthropic/request.ts';
 import { createRealtime } from './websocket.ts';
 import { bindOrFind, idempotencyKeyOf, type IdempotencyClaim } from './idempotency.ts';
 import { recordingSpan, traceProduce, traceServer } from '#libs/telemetry/tracing.ts';
+import { disallowedModel, estimatedTokens, keyFallbacks } from '#libs/governance/terms.ts';
+import { admit } from './admission.ts';
 
 export interface IngestService {
   id: string;
@@ -305,17 +307,25 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
     return reply.status(answer.status).headers(answerHeaders(requestId, outcome)).send(answer.body);
   }
 
-  /** The route a request names, checked before anything is accepted: model and fallbacks must resolve. */
-  function routeOf(body: { model: string; fallbacks?: string[] | undefined }, noFallback: boolean): RequestEnvelope['route'] {
-    const chain = registry.chain({ model: body.model, fallbacks: body.fallbacks, noFallback });
+  /**
+   * The route a request names, checked before anything is accepted: model and fallbacks must
+   * resolve, and the client's key (and its team and customer) must allow them. A request naming
+   * no fallbacks gets its key's own, if it has any.
+   */
+  function routeOf(body: { model: string; fallbacks?: string[] | undefined }, noFallback: boolean, client: Client): RequestEnvelope['route'] {
+    const principal = client.principal;
+    const fallbacks = body.fallbacks ?? (principal ? keyFallbacks(principal, body.model) : undefined);
+    const disallowed = principal ? disallowedModel(principal, [body.model, ...(fallbacks ?? [])]) : undefined;
+    if (disallowed) throw new GatewayError(403, disallowed.message, { code: 'model_not_allowed', param: disallowed.index === 0 ? 'model' : 'fallbacks', type: 'invalid_request_error' });
+    const chain = registry.chain({ model: body.model, fallbacks, noFallback });
     if (chain.main.length === 0) {
       throw new GatewayError(404, `The model \`${body.model}\` does not exist or no configured provider serves it.`, { code: 'model_not_found', param: 'model' });
     }
-    const unknownFallback = (body.fallbacks ?? []).find((name) => chain.unresolved.includes(name));
+    const unknownFallback = (fallbacks ?? []).find((name) => chain.unresolved.includes(name));
     if (unknownFallback !== undefined) {
       throw new GatewayError(400, `Invalid value for 'fallbacks': no alias or configured provider serves \`${unknownFallback}\`.`, { code: 'model_not_found', param: 'fallbacks' });
     }
-    return { model: body.model, fallbacks: body.fallbacks ?? [], noFallback };
+    return { model: body.model, fallbacks: fallbacks ?? [], noFallback };
   }
 
   /**
@@ -324,7 +334,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
    */
   async function submit(req: FastifyRequest, reply: FastifyReply, request: Pick<RequestEnvelope, 'operation' | 'body'>, stream: boolean, dialect: Dialect = openAIDialect): Promise<unknown> {
     const body = request.body;
-    const route = routeOf(body, fallbackSwitch(req));
+    const route = routeOf(body, fallbackSwitch(req), req.client);
     const now = Date.now();
     const deadline = deadlineFor(req, now);
     const async = wantsAsync(req);
@@ -345,6 +355,13 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
         if (async) return acceptedReply(reply, existing, body.model, now);
         return relay(existing, mode, deadline, reply, dialect, followRemote(existing), async () => undefined, true);
       }
+    }
+    try {
+      // Rate limits and budgets count only new requests: a replay above was not charged again.
+      for (const [name, value] of Object.entries(await admit(runtime, req.client, requestId, estimatedTokens(request.operation, body)))) reply.raw.setHeader(name, value);
+    } catch (err) {
+      if (idempotency) await store.releaseIdempotencyKey(idempotency.key, requestId).catch(() => undefined);
+      throw err;
     }
     const envelope = {
       v: envelopeVersion,
@@ -378,14 +395,17 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
   /** A streaming chat request from the WebSocket transport: produced, its events followed by the socket. */
   async function enqueueStream(body: ChatRequest, timeoutMs: number | undefined, client: Client): Promise<string> {
     const now = Date.now();
+    const route = routeOf(body, false, client);
+    const requestId = newRequestId(now);
+    await admit(runtime, client, requestId, estimatedTokens('chat', body));
     const envelope: RequestEnvelope = {
       v: envelopeVersion,
-      id: newRequestId(now),
+      id: requestId,
       tenant: client.tenant,
       owner: client.keyId,
       operation: 'chat',
       body,
-      route: routeOf(body, false),
+      route,
       reply: { mode: 'stream' },
       acceptedAt: now,
       deadline: now + (timeoutMs ?? config.defaults.deadlineMs),

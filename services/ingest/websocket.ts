@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { chatRequestSchema, type ChatRequest } from '#libs/contracts/chat.ts';
 import type { LiveEvent, ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { GatewayError, type OpenAIError } from '#libs/contracts/openai-error.ts';
-import { anonymousClient, keySubprotocolPrefix, mayRead, presentedKey, type Client, type ClientAuth } from '#libs/http/client-auth.ts';
+import { anonymousClient, keySubprotocolPrefix, mayRead, presentedKey, type Client } from '#libs/http/client-auth.ts';
+import type { AccountDirectory } from '#libs/governance/directory.ts';
 import type { Store } from '#libs/store/store.ts';
 import type { Logger } from '#libs/telemetry/logger.ts';
 import { failureOf } from './dialect.ts';
@@ -38,7 +39,7 @@ const clientFrameSchema = z.discriminatedUnion('type', [
 export interface RealtimeOptions {
   store: Store;
   logger: Logger;
-  auth: ClientAuth;
+  auth: AccountDirectory;
   maxFrameBytes: number;
   /** Accepts a streaming chat request and resolves with its id once Kafka has it. */
   enqueue: (body: ChatRequest, timeoutMs: number | undefined, client: Client) => Promise<string>;
@@ -67,19 +68,27 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
   });
   const sockets = new Set<WebSocket>();
 
-  const reject = (socket: Duplex, status: number, message: string): void => {
-    const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: status === 401 ? 'invalid_api_key' : null } });
-    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  const reject = (socket: Duplex, error: GatewayError): void => {
+    const body = JSON.stringify({ error: error.body });
+    socket.end(`HTTP/1.1 ${error.status} ${error.status === 401 ? 'Unauthorized' : 'Service Unavailable'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   };
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     if ((req.url ?? '').split('?')[0] !== realtimePath) return false;
-    const client = opts.auth.check(presentedKey(req.headers));
-    if (client === undefined) {
-      reject(socket, 401, `Incorrect or missing API key. Send it as "Authorization: Bearer <key>", or from a browser as the subprotocol "${keySubprotocolPrefix}<key>" beside "spillway".`);
-      return true;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, client));
+    opts.auth.authenticate(presentedKey(req.headers)).then(
+      (client) => {
+        if (client instanceof GatewayError) {
+          const help = `${client.body.message} From a browser, send the key as the subprotocol "${keySubprotocolPrefix}<key>" beside "spillway".`;
+          reject(socket, new GatewayError(401, help, { code: client.body.code ?? 'invalid_api_key', type: client.body.type }));
+          return;
+        }
+        wss.handleUpgrade(req, socket, head, (ws) => serve(ws, client));
+      },
+      (err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'could not check a realtime client key');
+        reject(socket, new GatewayError(503, 'The gateway cannot check API keys right now. Retry after a moment.', { code: 'store_unavailable', type: 'service_unavailable' }));
+      },
+    );
     return true;
   }
 

@@ -15,6 +15,7 @@ import { envelopeVersion } from '#libs/contracts/envelope.ts';
 import { requestOutcome } from '#libs/telemetry/request-outcome.ts';
 import { failSpan, recordingSpan, traceConsume, traceProduce } from '#libs/telemetry/tracing.ts';
 import { groupIds } from '#libs/bus/topics.ts';
+import { budgetRefusal, usageEventOf } from './usage.ts';
 
 export interface WorkerContext extends Runtime {
   workerId: string;
@@ -125,9 +126,14 @@ async function publishResult(ctx: WorkerContext, envelope: RequestEnvelope, answ
   };
   const event: LiveEvent = { id: envelope.id, seq: opts.seq, type: result.status === 'succeeded' ? 'done' : 'error', data: result };
   await ctx.store.finish(result, event, { replay: opts.replay, replyTo: envelope.reply.to });
-  await traceProduce(ctx.topics.results, envelope.id, () =>
-    ctx.bus.produce(ctx.topics.results, [{ key: envelope.id, value: JSON.stringify(result), headers: { 'spillway-request-id': envelope.id } }]),
-  );
+  // Its usage goes beside it (again on a redelivery: counting is once per request id).
+  const usage = usageEventOf(ctx, envelope, result);
+  await Promise.all([
+    traceProduce(ctx.topics.results, envelope.id, () =>
+      ctx.bus.produce(ctx.topics.results, [{ key: envelope.id, value: JSON.stringify(result), headers: { 'spillway-request-id': envelope.id } }]),
+    ),
+    usage ? ctx.bus.produce(ctx.topics.usage, [{ key: envelope.id, value: JSON.stringify(usage), headers: { 'spillway-request-id': envelope.id } }]) : undefined,
+  ]);
 }
 
 /** Says on the request's span how it ended; its attempts have spans of their own. */
@@ -182,6 +188,8 @@ async function execute(ctx: WorkerContext, envelope: RequestEnvelope, history: L
     };
     return { result: failed(base, [], response), deltas: 0 };
   }
+  const overBudget = await budgetRefusal(ctx, envelope);
+  if (overBudget) return { result: failed(base, [], overBudget), deltas: 0 };
   const relay = envelope.reply.mode === 'stream' && envelope.operation === 'chat' ? new StreamRelay(ctx.store, envelope, history) : undefined;
   const result = await runAttempts(ctx, envelope, relay, cancelled);
   await relay?.flush();

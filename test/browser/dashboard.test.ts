@@ -73,7 +73,8 @@ describe('live dashboard in Chromium (kafka, split ingest+results / worker)', ()
     gateway = await startTestGateway({
       mode: 'kafka',
       roles: ['ingest', 'results'],
-      config: { ...shared, files: { dir }, admin: { key: adminKey, snapshotIntervalMs: 500 } },
+      // Open, explicitly: the admin key alone would turn authentication on, and this test is about the dashboard.
+      config: { ...shared, files: { dir }, auth: { enabled: false }, admin: { key: adminKey, snapshotIntervalMs: 500 } },
     });
     const configFile = path.join(dir, 'worker.yaml');
     await writeFile(configFile, stringify({ ...shared, admin: { snapshotIntervalMs: 500 } }));

@@ -51,16 +51,25 @@ describe('spillway command', () => {
     assert.match(r.output.join('\n'), /REDIS_URL/);
   });
 
+  it('refuses to start on Kafka with authentication on and no way to get a key, naming what to set', async () => {
+    const { kafkaBrokers, redisUrl } = servicesEnv();
+    const r = run(['start', '--port', '0', '--host', '127.0.0.1'], { KAFKA_BROKERS: kafkaBrokers, REDIS_URL: redisUrl, SPILLWAY_PREFIX: uniquePrefix(), SPILLWAY_AUTH_ENABLED: '' });
+    assert.equal(await r.exited, 2);
+    assert.match(r.output.join('\n'), /auth is on but no key could ever be used: add auth\.keys \(or SPILLWAY_API_KEYS\), set admin\.key \(SPILLWAY_ADMIN_KEY\)/);
+  });
+
   describe('embedded default', () => {
     let r: Run;
     after(async () => {
       if (r) assert.equal(await r.stop(), 0, 'SIGTERM ends the process cleanly');
     });
 
-    it('starts with no Kafka, Redis or keys, says it is not durable, and answers with the mock', async () => {
-      r = run(['start', '--port', '0', '--host', '127.0.0.1']);
+    it('starts with no Kafka, Redis or keys, says it is not durable and open, and answers with the mock', async () => {
+      // Nothing about authentication set, as on a first run.
+      r = run(['start', '--port', '0', '--host', '127.0.0.1'], { SPILLWAY_AUTH_ENABLED: '' });
       const [, port] = await r.line(/listening on http:\/\/[^:]+:(\d+)/);
       await r.line(/EMBEDDED MODE.*Nothing is durable/);
+      await r.line(/AUTHENTICATION IS OFF: the embedded default runs open while no keys are configured/);
       await r.line(/mock provider answers every model/);
       const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
       const completion = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'first run' }] });

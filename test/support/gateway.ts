@@ -24,6 +24,8 @@ export interface TestGatewayOptions {
   env?: NodeJS.ProcessEnv;
   kafkaBrokers?: string;
   redisUrl?: string;
+  /** Share another gateway's prefix: replicas of one deployment. Fresh by default. */
+  prefix?: string;
 }
 
 export function servicesEnv(): { kafkaBrokers: string; redisUrl: string } {
@@ -40,7 +42,7 @@ export function uniquePrefix(): string {
 }
 
 export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGateway> {
-  const prefix = uniquePrefix();
+  const prefix = opts.prefix ?? uniquePrefix();
   const env: NodeJS.ProcessEnv = { ...(opts.env ?? {}) };
   if (opts.mode === 'kafka') {
     const services = opts.kafkaBrokers && opts.redisUrl ? { kafkaBrokers: opts.kafkaBrokers, redisUrl: opts.redisUrl } : servicesEnv();
@@ -50,7 +52,9 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
   const config = loadConfig({
     env,
     overrides: (raw) => {
-      Object.assign(raw, merge(raw, { prefix, kafka: { partitions: { interactive: 2, batch: 2, results: 2 } }, ...(opts.config ?? {}) }));
+      // Tests that are not about keys run open, as they say explicitly; the rest configure auth.
+      const open = opts.config?.auth === undefined && opts.config?.admin === undefined ? { auth: { enabled: false } } : {};
+      Object.assign(raw, merge(raw, { prefix, kafka: { partitions: { interactive: 2, batch: 2, results: 2 } }, ...open, ...(opts.config ?? {}) }));
     },
   });
   const { logger, logs } = capturingLogger();

@@ -18,7 +18,8 @@ export interface SpillwayProcess {
 export const listeningLine = /listening on http:\/\/[^:]+:(\d+)/;
 
 export function runSpillway(args: string[], env: NodeJS.ProcessEnv = {}): SpillwayProcess {
-  const child = spawn(bin, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Processes run open (explicitly: auth is on by default with Kafka) unless a test sets auth itself.
+  const child = spawn(bin, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', SPILLWAY_AUTH_ENABLED: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const watchers: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
   const onData = (data: Buffer): void => {

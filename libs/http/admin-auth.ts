@@ -1,6 +1,6 @@
-// The admin credential that opens the dashboard: HTTP Basic (any user name, the key as the
-// password, so a browser prompts for it) or `Authorization: Bearer <key>`. Kept as a SHA-256
-// digest and compared in constant time, as client keys are; client keys never open it.
+// The admin credential that opens the dashboard and the admin API: HTTP Basic (any user name,
+// the key as the password, so a browser prompts for it) or `Authorization: Bearer <key>`. Kept
+// as a SHA-256 digest and compared in constant time; client keys never open it.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 

@@ -1,0 +1,275 @@
+// The Meter on Redis: each call is one Lua script, so every replica sharing the Redis enforces one
+// limit, and "now" is the Redis server's clock, so replicas with skewed clocks agree on it.
+import { lua, runScript } from '#libs/store/lua-script.ts';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Logger } from '#libs/telemetry/logger.ts';
+import type { Admission, AdmitInput, Meter, MeteredSubject, UsageCharge } from './meter.ts';
+import { periodEnd, periodKey, periods, type Period } from './periods.ts';
+
+const windowMs = 60_000;
+const usageTtlSeconds = 40 * 86_400;
+// A spend counter outlives its period by a week, so late reports and dashboards still read it.
+const spendGraceMs = 7 * 86_400_000;
+
+export function meterKeys(prefix: string) {
+  const base = `${prefix}:meter`;
+  return {
+    requests: (subject: string) => `${base}:req:${subject}`,
+    tokens: (subject: string) => `${base}:tok:${subject}`,
+    tokenWeights: (subject: string) => `${base}:tokw:${subject}`,
+    tokenSum: (subject: string) => `${base}:toksum:${subject}`,
+    /** Followed by a period key; the admit script appends the key of the period it is in. */
+    spend: (subject: string) => `${base}:spend:${subject}:`,
+    usage: (usageId: string) => `${base}:usage:${usageId}`,
+  };
+}
+
+// Shared by the scripts that read budgets: Redis time as "now", and periods named exactly as
+// periods.ts names them (civil dates from day numbers, after Howard Hinnant's algorithms).
+export const periodsLua = `
+local window = ${windowMs}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local function civil(days)
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return y, m, d
+end
+
+local function daysFrom(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local mp = m > 2 and m - 3 or m + 9
+  local doy = math.floor((153 * mp + 2) / 5) + d - 1
+  return era * 146097 + yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy - 719468
+end
+
+-- The key of the period containing ms, and the ms it ends at (nil for total).
+local function periodOf(period, ms)
+  if period == 'total' then return 'total', nil end
+  local day = math.floor(ms / 86400000)
+  if period == 'week' then day = day - (day + 3) % 7 end
+  local y, m, d = civil(day)
+  if period == 'day' then return string.format('%04d-%02d-%02d', y, m, d), (day + 1) * 86400000 end
+  if period == 'week' then return string.format('w%04d-%02d-%02d', y, m, d), (day + 7) * 86400000 end
+  if m == 12 then return string.format('%04d-%02d', y, m), daysFrom(y + 1, 1, 1) * 86400000 end
+  return string.format('%04d-%02d', y, m), daysFrom(y, m + 1, 1) * 86400000
+end
+
+-- The first budget spent in full now: subject, period, ms until the period ends (nil for total).
+local function overBudget(subjects)
+  for _, s in ipairs(subjects) do
+    for _, b in ipairs(s.budgets) do
+      local key, ends = periodOf(b[1], now)
+      if tonumber(redis.call('GET', s.spend .. key) or '0') >= b[2] then
+        return s.subject, b[1], ends and ends - now
+      end
+    end
+  end
+end
+`;
+
+// KEYS per subject i (k = 4(i-1)): requests ZSET, tokens ZSET, tokens weight HASH, tokens sum.
+// ARGV: request id, estimated tokens, subjects JSON [{subject, rpm?, tpm?, spend, budgets}].
+// Returns JSON {refusal?, requests?, tokens?}.
+// Spend keys are built in the script, as their period depends on the server's clock, so they are
+// not declared in KEYS: this needs a single Redis, not a Cluster.
+const admitScript = lua(`${periodsLua}
+local id, estimate = ARGV[1], tonumber(ARGV[2])
+local subjects = cjson.decode(ARGV[3])
+local cutoff = now - window
+
+-- What left the window no longer counts, nor does its weight.
+for i in ipairs(subjects) do
+  local k = 4 * (i - 1)
+  redis.call('ZREMRANGEBYSCORE', KEYS[k + 1], '-inf', cutoff)
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[k + 2], '-inf', cutoff)
+  if #gone > 0 then
+    local freed = 0
+    for _, member in ipairs(gone) do
+      freed = freed + tonumber(redis.call('HGET', KEYS[k + 3], member) or '0')
+      redis.call('HDEL', KEYS[k + 3], member)
+    end
+    redis.call('ZREMRANGEBYSCORE', KEYS[k + 2], '-inf', cutoff)
+    -- An emptied window starts from zero again, so no drift in the running sum outlives it.
+    if redis.call('ZCARD', KEYS[k + 2]) == 0 then redis.call('DEL', KEYS[k + 3], KEYS[k + 4])
+    else redis.call('DECRBY', KEYS[k + 4], freed) end
+  end
+end
+
+local function used(k) return tonumber(redis.call('GET', KEYS[k + 4]) or '0') end
+local function leaves(score) return math.max(1, tonumber(score) + window - now) end
+
+local refusal
+local who, period, retry = overBudget(subjects)
+if who then refusal = { reason = 'budget', subject = who, period = period, retryAfterMs = retry } end
+for i, s in ipairs(subjects) do
+  if refusal then break end
+  local k = 4 * (i - 1)
+  if s.rpm then
+    local n = redis.call('ZCARD', KEYS[k + 1])
+    if n >= s.rpm then
+      -- Room comes back when the (n - rpm)th oldest entry leaves: then fewer than rpm remain.
+      local entry = redis.call('ZRANGE', KEYS[k + 1], n - s.rpm, n - s.rpm, 'WITHSCORES')
+      refusal = { reason = 'requests', subject = s.subject, index = i, retryAfterMs = entry[2] and leaves(entry[2]) }
+    end
+  end
+  if s.tpm and not refusal then
+    if estimate > s.tpm then
+      refusal = { reason = 'tokens', subject = s.subject, index = i, tooLarge = true }
+    elseif used(k) + estimate > s.tpm then
+      local sum, freed = used(k), 0
+      local entries = redis.call('ZRANGE', KEYS[k + 2], 0, -1, 'WITHSCORES')
+      refusal = { reason = 'tokens', subject = s.subject, index = i }
+      for j = 1, #entries, 2 do
+        freed = freed + tonumber(redis.call('HGET', KEYS[k + 3], entries[j]) or '0')
+        if sum - freed + estimate <= s.tpm then refusal.retryAfterMs = leaves(entries[j + 1]) break end
+      end
+    end
+  end
+end
+
+if not refusal then
+  for i, s in ipairs(subjects) do
+    local k = 4 * (i - 1)
+    if s.rpm then
+      redis.call('ZADD', KEYS[k + 1], now, id)
+      redis.call('PEXPIRE', KEYS[k + 1], window + 1000)
+    end
+    if s.tpm then
+      local previous = tonumber(redis.call('HGET', KEYS[k + 3], id) or '0')
+      redis.call('ZADD', KEYS[k + 2], now, id)
+      redis.call('HSET', KEYS[k + 3], id, estimate)
+      redis.call('INCRBY', KEYS[k + 4], estimate - previous)
+      for j = 2, 4 do redis.call('PEXPIRE', KEYS[k + j], window + 1000) end
+    end
+  end
+end
+
+-- The window of the subject with the least room left; the refusing one has none.
+local function tightest(limitName, reason, slot)
+  local best
+  for i, s in ipairs(subjects) do
+    local limit = s[limitName]
+    if limit then
+      local k = 4 * (i - 1)
+      local key = KEYS[k + slot]
+      local n = slot == 1 and redis.call('ZCARD', key) or used(k)
+      local remaining = math.max(0, limit - n)
+      if refusal and refusal.index == i and refusal.reason == reason then remaining = 0 end
+      if not best or remaining < best.remaining then
+        local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+        best = { limit = limit, remaining = remaining, resetMs = oldest[2] and leaves(oldest[2]) or 0 }
+      end
+    end
+  end
+  return best
+end
+
+return cjson.encode({ refusal = refusal, requests = tightest('rpm', 'requests', 1), tokens = tightest('tpm', 'tokens', 2) })`);
+
+// ARGV: subjects JSON as for admit. Returns {subject, period} or nil.
+const overBudgetScript = lua(`${periodsLua}
+local who, period = overBudget(cjson.decode(ARGV[1]))
+if who then return { who, period } end
+return false`);
+
+// KEYS: usage mark, then per charge: spend day, week, month, total, tokens ZSET, weight HASH, sum.
+// ARGV: usage ttl s, request id, day/week/month spend expiry (unix ms), then per charge: micro-USD,
+// tokens. Counts the usage once; 1 when counted now, 0 when it had been already.
+const recordScript = lua(`
+if not redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX') then return 0 end
+local id = ARGV[2]
+for c = 0, (#KEYS - 1) / 7 - 1 do
+  local k, a = 1 + 7 * c, 6 + 2 * c
+  for p = 1, 4 do redis.call('INCRBY', KEYS[k + p], ARGV[a]) end
+  for p = 1, 3 do redis.call('PEXPIREAT', KEYS[k + p], ARGV[2 + p]) end
+  local previous = redis.call('HGET', KEYS[k + 6], id)
+  if previous and redis.call('ZSCORE', KEYS[k + 5], id) then
+    redis.call('HSET', KEYS[k + 6], id, ARGV[a + 1])
+    redis.call('INCRBY', KEYS[k + 7], tonumber(ARGV[a + 1]) - tonumber(previous))
+  end
+end
+return 1`);
+
+const windowStateSchema = z.object({ limit: z.number(), remaining: z.number(), resetMs: z.number() });
+const admitReplySchema = z.object({
+  refusal: z
+    .object({
+      reason: z.enum(['requests', 'tokens', 'budget']),
+      subject: z.string(),
+      period: z.enum(periods).optional(),
+      retryAfterMs: z.number().optional(),
+      tooLarge: z.boolean().optional(),
+    })
+    .optional(),
+  requests: windowStateSchema.optional(),
+  tokens: windowStateSchema.optional(),
+});
+const overBudgetReplySchema = z.tuple([z.string(), z.enum(periods)]).nullable();
+
+export class RedisMeter implements Meter {
+  private readonly client: Redis;
+  private readonly keys: ReturnType<typeof meterKeys>;
+
+  constructor(url: string, prefix: string, logger?: Logger) {
+    this.keys = meterKeys(prefix);
+    this.client = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: 20 });
+    // Calls fail on their own when Redis is away; the listener keeps ioredis from printing each retry.
+    this.client.on('error', (err: Error) => logger?.warn({ err: err.message, component: 'meter' }, 'redis connection error'));
+  }
+
+  async admit(input: AdmitInput): Promise<Admission> {
+    const keys = input.subjects.flatMap((s) => [this.keys.requests(s.subject), this.keys.tokens(s.subject), this.keys.tokenWeights(s.subject), this.keys.tokenSum(s.subject)]);
+    const reply = await runScript(this.client, admitScript, keys, [input.requestId, String(Math.ceil(input.estimatedTokens)), this.subjectsJson(input.subjects)]);
+    const { refusal, requests, tokens } = admitReplySchema.parse(JSON.parse(String(reply)));
+    const states = { ...(requests && { requests }), ...(tokens && { tokens }) };
+    if (!refusal) return { admitted: true, ...states };
+    return { admitted: false, ...refusal, retryAfterMs: refusal.retryAfterMs, ...states };
+  }
+
+  async record(usageId: string, at: number, charges: UsageCharge[]): Promise<boolean> {
+    const keys = [this.keys.usage(usageId)];
+    const args = [String(usageTtlSeconds), usageId, ...(['day', 'week', 'month'] as const).map((p) => String((periodEnd(p, at) ?? at) + spendGraceMs))];
+    for (const charge of charges) {
+      keys.push(...periods.map((p) => this.keys.spend(charge.subject) + periodKey(p, at)));
+      keys.push(this.keys.tokens(charge.subject), this.keys.tokenWeights(charge.subject), this.keys.tokenSum(charge.subject));
+      args.push(String(Math.round(charge.microUsd)), String(Math.ceil(charge.tokens)));
+    }
+    return (await runScript(this.client, recordScript, keys, args)) === 1;
+  }
+
+  async spend(subject: string, asked: Period[], at: number): Promise<Map<Period, number>> {
+    if (asked.length === 0) return new Map();
+    const values = await this.client.mget(asked.map((p) => this.keys.spend(subject) + periodKey(p, at)));
+    return new Map(asked.map((p, i) => [p, Number(values[i] ?? 0)]));
+  }
+
+  async overBudget(subjects: MeteredSubject[]): Promise<{ subject: string; period: Period } | undefined> {
+    const reply = overBudgetReplySchema.parse(await runScript(this.client, overBudgetScript, [], [this.subjectsJson(subjects)]));
+    return reply ? { subject: reply[0], period: reply[1] } : undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.client.quit().catch(() => undefined);
+  }
+
+  // Unset limits are left out, so the script sees nil (JSON null would decode to a truthy value).
+  private subjectsJson(subjects: MeteredSubject[]): string {
+    return JSON.stringify(
+      subjects.map((s) => ({ subject: s.subject, rpm: s.rpm, tpm: s.tpm, spend: this.keys.spend(s.subject), budgets: s.budgets.map((b) => [b.period, b.microUsd]) })),
+    );
+  }
+}
+

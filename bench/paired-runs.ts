@@ -35,6 +35,7 @@ async function runOnce(ctx: ScenarioContext, opts: PairedRunsOptions, target: Ta
     durationS: warmingUp ? warmupRunS : options.durationS,
     connections: options.connections,
     timeoutMs: 30_000,
+    ...(target.headers ? { headers: target.headers } : {}),
   });
   const result = await load.done;
   const record: RunRecord = {

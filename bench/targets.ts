@@ -27,6 +27,8 @@ export interface Target {
   name: string;
   child: Child;
   origin: string;
+  /** Request headers of its own (another client key, say): two targets may share one process. */
+  headers?: Record<string, string>;
 }
 
 export async function startUpstream(opts: { latencyMs: number; tokenIntervalMs: number; logDir: string; label: string }): Promise<Upstream> {

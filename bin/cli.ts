@@ -142,8 +142,11 @@ function redactUrl(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//[redacted]@');
 }
 
+/** Fields that hold a secret or a key's digest; provider `headers` may carry credentials too. */
+const secretFields = new Set(['key', 'keyHash', 'secret', 'secretAccessKey', 'sessionToken', 'accessToken', 'headers']);
+
 function redactConfig(config: Config): unknown {
-  return JSON.parse(JSON.stringify(config, (key, value: unknown) => (key === 'key' ? '[redacted]' : key === 'url' && typeof value === 'string' ? redactUrl(value) : value)));
+  return JSON.parse(JSON.stringify(config, (key, value: unknown) => (secretFields.has(key) ? '[redacted]' : key === 'url' && typeof value === 'string' ? redactUrl(value) : value)));
 }
 
 main(process.argv.slice(2)).then(

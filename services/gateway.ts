@@ -12,8 +12,6 @@ import { startFiles } from './files/files.ts';
 import { startBatches } from './batches/batches.ts';
 import { startDashboard, type DashboardService } from './dashboard/dashboard.ts';
 import { startAdmin } from './admin/admin.ts';
-import { startUsageCounter } from './usage/usage-counter.ts';
-import type { Consumer } from '#libs/bus/bus.ts';
 
 export type Role = 'ingest' | 'worker' | 'results';
 
@@ -50,12 +48,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let worker: WorkerService | undefined;
   let results: ResultsService | undefined;
   let dashboard: DashboardService | undefined;
-  let usage: Consumer | undefined;
   try {
     if (opts.roles.includes('results')) {
       results = await startResults(runtime);
       results.register(app);
-      usage = await startUsageCounter(runtime);
     }
     if (opts.roles.includes('worker')) worker = await startWorker(runtime);
     if (opts.roles.includes('ingest')) {
@@ -71,7 +67,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     dashboard.register(app);
     await app.listen({ port: opts.port, host: opts.host ?? opts.config.server.host });
   } catch (err) {
-    await Promise.allSettled([ingest?.close(), worker?.stop(0), results?.stop(0), usage?.stop(0), dashboard?.stop()]);
+    await Promise.allSettled([ingest?.close(), worker?.stop(0), results?.stop(0), dashboard?.stop()]);
     await app.close().catch(() => undefined);
     await closeRuntime(runtime);
     throw err;
@@ -91,7 +87,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       closing ??= (async () => {
         // Stop taking requests first; answers already waited for keep flowing while workers drain.
         const appClosed = app.close();
-        const resultsStopped = Promise.all([results?.stop(graceMs), usage?.stop(graceMs)]);
+        const resultsStopped = results?.stop(graceMs);
         await worker?.stop(graceMs);
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([appClosed, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);

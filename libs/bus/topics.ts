@@ -9,7 +9,7 @@ export interface Topics {
   dlq: string;
   /** Batch requests parked until their provider's rate limit resets (services/worker/parking.ts). */
   delayed: string;
-  /** What every finished request used and cost: budgets are counted from it (services/usage). */
+  /** What every finished request used and cost: budgets are counted from it (services/results/usage-counter.ts). */
   usage: string;
   /** Admin actions and key lifecycle events, kept for good (services/admin/audit.ts). */
   audit: string;

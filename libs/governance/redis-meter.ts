@@ -1,5 +1,5 @@
 // The Meter on Redis: each call is one Lua script, so every replica sharing the Redis enforces one
-// limit, and "now" is the Redis server's clock, so replicas with skewed clocks agree on it.
+// limit, and the windows run on the Redis server's clock, so replicas with skewed clocks agree.
 import { lua, runScript } from '#libs/store/lua-script.ts';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -19,61 +19,25 @@ export function meterKeys(prefix: string) {
     tokens: (subject: string) => `${base}:tok:${subject}`,
     tokenWeights: (subject: string) => `${base}:tokw:${subject}`,
     tokenSum: (subject: string) => `${base}:toksum:${subject}`,
-    /** Followed by a period key; the admit script appends the key of the period it is in. */
+    /** Followed by a period key (periods.ts). */
     spend: (subject: string) => `${base}:spend:${subject}:`,
     usage: (usageId: string) => `${base}:usage:${usageId}`,
   };
 }
 
-// Shared by the scripts that read budgets: Redis time as "now", and periods named exactly as
-// periods.ts names them (civil dates from day numbers, after Howard Hinnant's algorithms).
-export const periodsLua = `
+// Shared by the scripts that read budgets: Redis time as "now" for the windows, and the first
+// budget spent in full (subject, period, ms until the period ends, nil for total). Budgets come
+// as [spend key, micro-USD, period, period end ms?]: their period is named by the caller.
+const budgetsLua = `
 local window = ${windowMs}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local function civil(days)
-  local z = days + 719468
-  local era = math.floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
-  local mp = math.floor((5 * doy + 2) / 153)
-  local d = doy - math.floor((153 * mp + 2) / 5) + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  local y = yoe + era * 400
-  if m <= 2 then y = y + 1 end
-  return y, m, d
-end
-
-local function daysFrom(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = math.floor(y / 400)
-  local yoe = y - era * 400
-  local mp = m > 2 and m - 3 or m + 9
-  local doy = math.floor((153 * mp + 2) / 5) + d - 1
-  return era * 146097 + yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy - 719468
-end
-
--- The key of the period containing ms, and the ms it ends at (nil for total).
-local function periodOf(period, ms)
-  if period == 'total' then return 'total', nil end
-  local day = math.floor(ms / 86400000)
-  if period == 'week' then day = day - (day + 3) % 7 end
-  local y, m, d = civil(day)
-  if period == 'day' then return string.format('%04d-%02d-%02d', y, m, d), (day + 1) * 86400000 end
-  if period == 'week' then return string.format('w%04d-%02d-%02d', y, m, d), (day + 7) * 86400000 end
-  if m == 12 then return string.format('%04d-%02d', y, m), daysFrom(y + 1, 1, 1) * 86400000 end
-  return string.format('%04d-%02d', y, m), daysFrom(y, m + 1, 1) * 86400000
-end
-
--- The first budget spent in full now: subject, period, ms until the period ends (nil for total).
 local function overBudget(subjects)
   for _, s in ipairs(subjects) do
     for _, b in ipairs(s.budgets) do
-      local key, ends = periodOf(b[1], now)
-      if tonumber(redis.call('GET', s.spend .. key) or '0') >= b[2] then
-        return s.subject, b[1], ends and ends - now
+      if tonumber(redis.call('GET', b[1]) or '0') >= b[2] then
+        return s.subject, b[3], b[4] and math.max(1, b[4] - now)
       end
     end
   end
@@ -83,9 +47,8 @@ end
 // KEYS per subject i (k = 4(i-1)): requests ZSET, tokens ZSET, tokens weight HASH, tokens sum.
 // ARGV: request id, estimated tokens, subjects JSON [{subject, rpm?, tpm?, spend, budgets}].
 // Returns JSON {refusal?, requests?, tokens?}.
-// Spend keys are built in the script, as their period depends on the server's clock, so they are
-// not declared in KEYS: this needs a single Redis, not a Cluster.
-const admitScript = lua(`${periodsLua}
+// Spend keys come in ARGV, not KEYS: this needs a single Redis, not a Cluster.
+const admitScript = lua(`${budgetsLua}
 local id, estimate = ARGV[1], tonumber(ARGV[2])
 local subjects = cjson.decode(ARGV[3])
 local cutoff = now - window
@@ -180,7 +143,7 @@ end
 return cjson.encode({ refusal = refusal, requests = tightest('rpm', 'requests', 1), tokens = tightest('tpm', 'tokens', 2) })`);
 
 // ARGV: subjects JSON as for admit. Returns {subject, period} or nil.
-const overBudgetScript = lua(`${periodsLua}
+const overBudgetScript = lua(`${budgetsLua}
 local who, period = overBudget(cjson.decode(ARGV[1]))
 if who then return { who, period } end
 return false`);
@@ -266,9 +229,19 @@ export class RedisMeter implements Meter {
   }
 
   // Unset limits are left out, so the script sees nil (JSON null would decode to a truthy value).
+  // Budget periods are named by this process's clock, as record() names them by the usage's time.
   private subjectsJson(subjects: MeteredSubject[]): string {
+    const now = Date.now();
     return JSON.stringify(
-      subjects.map((s) => ({ subject: s.subject, rpm: s.rpm, tpm: s.tpm, spend: this.keys.spend(s.subject), budgets: s.budgets.map((b) => [b.period, b.microUsd]) })),
+      subjects.map((s) => ({
+        subject: s.subject,
+        rpm: s.rpm,
+        tpm: s.tpm,
+        budgets: s.budgets.map((b) => {
+          const ends = periodEnd(b.period, now);
+          return [this.keys.spend(s.subject) + periodKey(b.period, now), b.microUsd, b.period, ...(ends === undefined ? [] : [ends])];
+        }),
+      })),
     );
   }
 }

@@ -39,6 +39,11 @@ export function createApp(opts: AppOptions): FastifyInstance {
   });
   // The API takes JSON only; any other body is a 415, not a string handed to a JSON schema.
   app.removeContentTypeParser('text/plain');
+  // An empty JSON body is no body, not a parse error: a POST that needs none (a revoke, a cancel)
+  // may still come with `content-type: application/json` from a JSON client.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => (body === '' ? done(null, undefined) : parseJson(req, String(body), done)));
   const methodsByUrl = new Map<string, Set<string>>();
 
   app.addHook('onRoute', (route) => {

@@ -1,7 +1,7 @@
 // The results service: consumes the durable record (spillway.results), keeps every result
 // queryable in the store, and answers GET /v1/requests/{id}. Webhooks are delivered alongside,
 // from the same topic in a consumer group of their own (webhooks.ts), and so is batch progress
-// (services/batches/progress.ts).
+// (services/batches/progress.ts), and spend is counted from the usage topic (usage-counter.ts).
 import type { FastifyInstance } from 'fastify';
 import { resultEnvelopeSchema } from '#libs/contracts/envelope.ts';
 import { GatewayError } from '#libs/contracts/openai-error.ts';
@@ -11,6 +11,7 @@ import { deadLetter } from '#libs/bus/dead-letter.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
 import { requestView } from './request-view.ts';
 import { startWebhooks } from './webhooks.ts';
+import { startUsageCounter } from './usage-counter.ts';
 import { DirectoryStorage } from '#libs/storage/directory.ts';
 import { startBatchProgress } from '#services/batches/progress.ts';
 import { failSpan, traceConsume } from '#libs/telemetry/tracing.ts';
@@ -52,6 +53,10 @@ export async function startResults(runtime: Runtime): Promise<ResultsService> {
     await Promise.all([consumer.stop(0), webhooks.stop(0)]);
     throw err;
   });
+  const usage = await startUsageCounter(runtime).catch(async (err: unknown) => {
+    await Promise.all([consumer.stop(0), webhooks.stop(0), batches.stop(0)]);
+    throw err;
+  });
 
   return {
     register(app) {
@@ -68,7 +73,7 @@ export async function startResults(runtime: Runtime): Promise<ResultsService> {
       });
     },
     async stop(graceMs) {
-      await Promise.all([consumer.stop(graceMs), webhooks.stop(graceMs), batches.stop(graceMs)]);
+      await Promise.all([consumer.stop(graceMs), webhooks.stop(graceMs), batches.stop(graceMs), usage.stop(graceMs)]);
     },
   };
 }

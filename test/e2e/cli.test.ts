@@ -45,6 +45,32 @@ describe('spillway command', () => {
     assert.match(text, /providers\.openai\.baseUrl/);
   });
 
+  it('config_printed_webhook_secret (fixed): `spillway config` shows the configuration with every secret and key digest redacted', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'spillway-cli-'));
+    const file = path.join(dir, 'spillway.yaml');
+    const secrets = {
+      client: 'sk-client-secret-0123456789',
+      digest: 'a'.repeat(64),
+      admin: 'admin-secret-0123456789abcdef',
+      webhook: `whsec_${Buffer.alloc(32, 9).toString('base64')}`,
+      provider: 'sk-provider-secret-0123456789',
+    };
+    await writeFile(
+      file,
+      [
+        `admin: { key: ${secrets.admin} }`,
+        `webhooks: { secret: "${secrets.webhook}" }`,
+        `auth: { keys: [{ id: plain, key: ${secrets.client} }, { id: hashed, keyHash: "sha256:${secrets.digest}" }] }`,
+        `providers: { openai: { type: openai, baseUrl: "https://api.openai.com/v1", keys: [{ id: main, key: ${secrets.provider} }] } }`,
+      ].join('\n'),
+    );
+    const r = run(['config', '--config', file]);
+    assert.equal(await r.exited, 0);
+    const text = r.output.join('\n');
+    assert.match(text, /"id": "hashed"/, 'the configuration is shown');
+    for (const [what, secret] of Object.entries(secrets)) assert.ok(!text.includes(secret), `the ${what} secret is printed`);
+  });
+
   it('refuses Kafka without Redis, naming the missing setting', async () => {
     const r = run(['start', '--port', '0'], { KAFKA_BROKERS: '127.0.0.1:1' });
     assert.equal(await r.exited, 2);

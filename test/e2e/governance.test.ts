@@ -231,9 +231,10 @@ describe('governance across three ingest replicas (kafka)', () => {
   it('revocation takes effect on every replica', async () => {
     const key = await newKey({ customer: 'acme' });
     for (let via = 0; via < 3; via++) assert.equal((await chat(via, key.key, chatBody('before'))).status, 200);
-    const revoked = await admin('POST', `/keys/${key.id}/revoke`, undefined, 1);
-    assert.equal(revoked.status, 200);
-    assert.ok(revoked.body.revokedAt);
+    // empty_json_body_refused (fixed): a JSON client sends content-type even with no body.
+    const revoked = await call(replicas[1].url, `/admin/v1/keys/${key.id}/revoke`, { method: 'POST', key: adminKey, headers: { 'content-type': 'application/json' } });
+    assert.equal(revoked.status, 200, await revoked.clone().text());
+    assert.ok(((await revoked.json()) as KeyView).revokedAt);
     for (let via = 0; via < 3; via++) {
       const took = await eventually(async () => (await chat(via, key.key, chatBody('after'))).status === 401, 2_000, `replica ${via} refuses the revoked key`);
       assert.ok(took < 2_000);

@@ -48,6 +48,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let worker: WorkerService | undefined;
   let results: ResultsService | undefined;
   let dashboard: DashboardService | undefined;
+  let admin: ReturnType<typeof startAdmin> | undefined;
   try {
     if (opts.roles.includes('results')) {
       results = await startResults(runtime);
@@ -60,13 +61,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const files = startFiles(runtime);
       files.register(app);
       startBatches(runtime, files.storage).register(app);
-      startAdmin(runtime).register(app);
+      admin = startAdmin(runtime);
+      admin.register(app);
     }
     // Every process publishes its counters for the dashboard; any of them serves it when admin.key is set.
     dashboard = startDashboard(runtime, opts.roles);
     dashboard.register(app);
     await app.listen({ port: opts.port, host: opts.host ?? opts.config.server.host });
   } catch (err) {
+    admin?.stop();
     await Promise.allSettled([ingest?.close(), worker?.stop(0), results?.stop(0), dashboard?.stop()]);
     await app.close().catch(() => undefined);
     await closeRuntime(runtime);
@@ -92,6 +95,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([appClosed, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
         clearTimeout(timer);
+        admin?.stop();
         await ingest?.close();
         await resultsStopped;
         await dashboard?.stop();

@@ -169,6 +169,31 @@ describe('AccountDirectory: a key made on another replica a moment ago', () => {
   });
 });
 
+/** A store that is down for lookups: what a replica sees while Redis is away. */
+class DownStore extends MemoryStore {
+  override async findKey(): Promise<undefined> {
+    throw new Error('connection lost');
+  }
+}
+
+describe('AccountDirectory: the store is down', () => {
+  it('store_down_unknown_key_500 (fixed): an unknown key gets a 503 to retry, while a loaded key still works', async () => {
+    const store = new DownStore(storeOptions);
+    const directory = new AccountDirectory({ auth: config({ auth: { keys: [{ id: 'loaded', key: 'sk-loaded' }] } }).auth, enabled: true, store, logger });
+    try {
+      await directory.start();
+      const err = refused(await directory.authenticate('sk-unknown'));
+      assert.equal(err.status, 503);
+      assert.equal(err.body.code, 'store_unavailable');
+      assert.equal(err.headers['retry-after'], '1');
+      assert.equal(accepted(await directory.authenticate('sk-loaded')).keyId, 'loaded');
+    } finally {
+      await directory.stop();
+      await store.close();
+    }
+  });
+});
+
 describe('AccountDirectory: authentication off', () => {
   it('answers every caller, keyed or not, as the anonymous client', async () => {
     const store = new MemoryStore(storeOptions);

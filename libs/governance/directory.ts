@@ -91,7 +91,14 @@ export class AccountDirectory {
     if (!secret) return new GatewayError(401, `Missing API key. ${keyHelp}`, { code: 'invalid_api_key', type: 'invalid_request_error' });
     const digest = keyDigest(secret);
     // A key made on another replica a moment ago may not have reached this one yet.
-    const key = this.byDigest.get(digest) ?? (await this.opts.store.findKey(digest));
+    let key = this.byDigest.get(digest);
+    if (!key) {
+      try {
+        key = await this.opts.store.findKey(digest);
+      } catch {
+        return new GatewayError(503, 'The gateway cannot check API keys right now: its store is unavailable. Retry after a moment.', { code: 'store_unavailable', type: 'service_unavailable', headers: { 'retry-after': '1' } });
+      }
+    }
     if (!key) return new GatewayError(401, `Incorrect API key provided. ${keyHelp}`, { code: 'invalid_api_key', type: 'invalid_request_error' });
     if (key.revokedAt !== undefined) return new GatewayError(401, `This API key (${key.id}) was revoked at ${key.revokedAt}.`, { code: 'api_key_revoked', type: 'invalid_request_error' });
     if (key.expiresAt !== undefined && Date.parse(key.expiresAt) <= this.now()) {

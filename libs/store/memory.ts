@@ -20,6 +20,7 @@ export class MemoryStore implements Store {
   private readonly idempotency = new Map<string, Expiring<IdempotencyBinding>>();
   private readonly health = new Map<string, HealthUpdate>();
   private readonly accounts = new Map<string, Account>();
+  private readonly claimed = new Map<string, Expiring<true>>();
   private readonly cancelled = new Map<string, Expiring<true>>();
   /** In creation order; batches stay until the process ends. */
   private readonly batches = new Map<
@@ -284,6 +285,12 @@ export class MemoryStore implements Store {
     entry.errors = [];
   }
 
+  async claimOnce(name: string, ttlSeconds: number): Promise<boolean> {
+    if (fresh(this.claimed, name)) return false;
+    this.claimed.set(name, { value: true, expiresAt: Date.now() + ttlSeconds * 1000 });
+    return true;
+  }
+
   async saveDashboardSnapshot(instanceId: string, snapshot: string, ttlSeconds: number): Promise<void> {
     this.dashboard.set(instanceId, { value: snapshot, expiresAt: Date.now() + ttlSeconds * 1000 });
   }
@@ -307,7 +314,7 @@ export class MemoryStore implements Store {
 
   private sweep(): void {
     const now = Date.now();
-    for (const map of [this.results, this.states, this.claims, this.replays, this.idempotency, this.cancelled, this.dashboard] as Map<string, Expiring<unknown>>[]) {
+    for (const map of [this.results, this.states, this.claims, this.replays, this.idempotency, this.cancelled, this.dashboard, this.claimed] as Map<string, Expiring<unknown>>[]) {
       for (const [key, entry] of map) if (entry.expiresAt <= now) map.delete(key);
     }
   }

@@ -499,6 +499,10 @@ export class RedisStore implements Store {
     };
   }
 
+  async claimOnce(name: string, ttlSeconds: number): Promise<boolean> {
+    return (await this.client.set(this.keys.once(name), '1', 'EX', ttlSeconds, 'NX')) === 'OK';
+  }
+
   onReconnect(listener: () => void): void {
     let connectedBefore = this.client.status === 'ready';
     this.client.on('ready', () => {

@@ -164,6 +164,9 @@ export interface Store {
   /** Called whenever any replica changes an account: reload them (loadAccounts). */
   subscribeAccounts(onChange: () => void): Promise<() => Promise<void>>;
 
+  /** True for the first caller, on any replica, to claim this name within ttlSeconds: for what must happen once. */
+  claimOnce(name: string, ttlSeconds: number): Promise<boolean>;
+
   /** Called after the connection to the store was lost and is back (its data may be gone). */
   onReconnect(listener: () => void): void;
 
@@ -262,6 +265,7 @@ export function storeKeys(prefix: string): {
   accounts: string;
   accountDigests: string;
   accountsChannel: string;
+  once: (name: string) => string;
 } {
   return {
     result: (id) => `${prefix}:result:${id}`,
@@ -289,5 +293,6 @@ export function storeKeys(prefix: string): {
     accounts: `${prefix}:accounts`,
     accountDigests: `${prefix}:accounts:digests`,
     accountsChannel: `${prefix}:accounts:changes`,
+    once: (name) => `${prefix}:once:${name}`,
   };
 }

@@ -10,6 +10,7 @@ import { periods } from '#libs/governance/periods.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
 import { parseOrThrow } from '#services/ingest/validate.ts';
 import { AuditTrail } from './audit.ts';
+import { startExpiryAudit } from './expiry-audit.ts';
 
 const base = '/admin/v1';
 const plural: Record<AccountKind, string> = { customer: 'customers', team: 'teams', key: 'keys' };
@@ -17,16 +18,18 @@ const plural: Record<AccountKind, string> = { customer: 'customers', team: 'team
 const fixedFields = new Set(['id', 'kind', 'digest', 'createdAt', 'revokedAt', 'source']);
 const newKeySchema = keyTermsSchema.extend({ id: accountIdSchema.optional() });
 
-export function startAdmin(runtime: Runtime): { register(app: FastifyInstance): void } {
+export function startAdmin(runtime: Runtime): { register(app: FastifyInstance): void; stop(): void } {
   const { config, store, auth: directory, meter, logger } = runtime;
   const log = logger.child({ service: 'admin' });
+  const audit = new AuditTrail(runtime.bus, runtime.topics.audit);
+  // Keys from the config file expire too, admin key or not.
+  const expiries = directory.enabled ? startExpiryAudit(runtime, audit) : { stop: () => undefined };
   const adminKey = config.admin.key;
   if (!adminKey) {
     log.info('admin API off: set admin.key (or SPILLWAY_ADMIN_KEY) to manage customers, teams and keys at /admin/v1');
-    return { register: () => undefined };
+    return { register: () => undefined, stop: expiries.stop };
   }
   const adminAuth = new AdminAuth(adminKey);
-  const audit = new AuditTrail(runtime.bus, runtime.topics.audit);
 
   const requireAdmin = async (req: FastifyRequest): Promise<void> => {
     if (adminAuth.check(req.headers)) return;
@@ -107,6 +110,7 @@ export function startAdmin(runtime: Runtime): { register(app: FastifyInstance): 
   };
 
   return {
+    stop: expiries.stop,
     register(app) {
       void app.register(async (admin) => {
         admin.addHook('onRequest', requireAdmin);

@@ -8,9 +8,9 @@ export const auditEventSchema = z.object({
   id: z.string(),
   /** When it was done (ISO 8601). */
   at: z.string(),
-  /** Who did it: the admin credential, with the name and address the caller came with. */
-  actor: z.object({ credential: z.literal('admin'), name: z.string().optional(), ip: z.string(), userAgent: z.string().optional() }),
-  /** What was done, e.g. `key.created`, `key.revoked`, `team.updated`, `customer.deleted`. */
+  /** Who did it: the admin credential, with the name and address the caller came with; `system` for what Spillway itself noticed (a key expiring). */
+  actor: z.object({ credential: z.enum(['admin', 'system']), name: z.string().optional(), ip: z.string().optional(), userAgent: z.string().optional() }),
+  /** What was done, e.g. `key.created`, `key.revoked`, `key.expired`, `team.updated`, `customer.deleted`. */
   action: z.string(),
   target: z.object({ kind: z.enum(['customer', 'team', 'key']), id: z.string() }),
   /** The account before and after, as the admin API shows it. */

@@ -77,6 +77,10 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
     if ((req.url ?? '').split('?')[0] !== realtimePath) return false;
     opts.auth.authenticate(presentedKey(req.headers)).then(
       (client) => {
+        if (client instanceof GatewayError && client.status !== 401) {
+          reject(socket, client);
+          return;
+        }
         if (client instanceof GatewayError) {
           const help = `${client.body.message} From a browser, send the key as the subprotocol "${keySubprotocolPrefix}<key>" beside "spillway".`;
           reject(socket, new GatewayError(401, help, { code: client.body.code ?? 'invalid_api_key', type: client.body.type }));

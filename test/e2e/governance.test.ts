@@ -95,7 +95,8 @@ describe('governance across three ingest replicas (kafka)', () => {
     upstream = await startFakeOpenAI();
     const config = {
       admin: { key: adminKey },
-      auth: { customers: [{ id: 'acme', name: 'Acme Corp' }] },
+      // Reloads (and expiry audits) every second rather than every 30 s.
+      auth: { customers: [{ id: 'acme', name: 'Acme Corp' }], refreshIntervalMs: 1_000 },
       files: { dir },
       // Lines of one tenant go one at a time, so a budget runs out between two of them.
       batches: { maxInFlightPerTenant: 1, feedIntervalMs: 50 },
@@ -260,6 +261,13 @@ describe('governance across three ingest replicas (kafka)', () => {
     const other = await newKey({ customer: 'acme' });
     assert.equal((await admin('PATCH', `/keys/${other.id}`, { expiresAt: new Date(Date.now() - 1_000).toISOString() })).status, 200);
     await eventually(async () => (await chat(2, other.key, chatBody('x'))).status === 401, 2_000, 'the key expired by PATCH is refused');
+
+    // Expiry is a lifecycle event: audited once, by whichever of the three replicas notices first.
+    const expired = (id: string): { actor: { credential: string } }[] =>
+      audit.values.map((v) => JSON.parse(v) as { action: string; target: { id: string }; actor: { credential: string } }).filter((e) => e.action === 'key.expired' && e.target.id === id);
+    await audit.until(() => expired(key.id).length > 0 && expired(other.id).length > 0, 15_000, () => 'no key.expired audit events');
+    assert.equal(expired(key.id).length, 1, 'audited once, not once per replica');
+    assert.equal(expired(key.id)[0]?.actor.credential, 'system');
   });
 
   it('a key may use only the models it lists, and brings its own fallbacks', async () => {

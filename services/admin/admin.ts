@@ -9,7 +9,7 @@ import { accountIdSchema, accountSchema, customerSchema, keyDigest, keyTermsSche
 import { periods } from '#libs/governance/periods.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
 import { parseOrThrow } from '#services/ingest/validate.ts';
-import { AuditTrail } from './audit.ts';
+import { AuditTrail, accountFields } from './audit.ts';
 import { startExpiryAudit } from './expiry-audit.ts';
 
 const base = '/admin/v1';
@@ -37,20 +37,10 @@ export function startAdmin(runtime: Runtime): { register(app: FastifyInstance): 
     throw new GatewayError(401, 'The admin API needs the admin key: "Authorization: Bearer <admin key>". Client keys do not open it.', { code: 'invalid_admin_key' });
   };
 
-  /** What the admin API shows of an account: never a key's digest. */
+  /** An account as the admin API shows it, with its spend so far in each period. */
   const view = async (account: Account): Promise<Record<string, unknown>> => {
-    const { kind, ...fields } = account;
-    const shown: Record<string, unknown> = { object: `spillway.${kind}`, ...fields };
-    delete shown.digest;
-    const spend = await meter.spend(`${kind}:${account.id}`, [...periods], Date.now());
-    shown.spendUsd = Object.fromEntries(periods.map((p) => [p, (spend.get(p) ?? 0) / 1_000_000]));
-    return shown;
-  };
-  const bare = (account: Account | undefined): Record<string, unknown> | undefined => {
-    if (!account) return undefined;
-    const { kind: _kind, ...fields } = account;
-    delete (fields as Record<string, unknown>).digest;
-    return fields;
+    const spend = await meter.spend(`${account.kind}:${account.id}`, [...periods], Date.now());
+    return { object: `spillway.${account.kind}`, ...accountFields(account), spendUsd: Object.fromEntries(periods.map((p) => [p, (spend.get(p) ?? 0) / 1_000_000])) };
   };
 
   const notFound = (kind: AccountKind, id: string): GatewayError => new GatewayError(404, `No ${kind} '${id}'.`, { code: `${kind}_not_found`, param: 'id' });
@@ -81,8 +71,8 @@ export function startAdmin(runtime: Runtime): { register(app: FastifyInstance): 
       actor: { credential: 'admin', ip: req.ip, ...(typeof name === 'string' && name !== '' ? { name: name.slice(0, 200) } : {}), ...(userAgent ? { userAgent } : {}) },
       action,
       target: { kind, id },
-      ...(before ? { before: bare(before) } : {}),
-      ...(after ? { after: bare(after) } : {}),
+      ...(before ? { before: accountFields(before) } : {}),
+      ...(after ? { after: accountFields(after) } : {}),
     });
     if (after) await store.saveAccount(after);
     else await store.deleteAccount(kind, id);

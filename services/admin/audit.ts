@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Bus } from '#libs/bus/bus.ts';
+import type { Account } from '#libs/governance/accounts.ts';
 
 export const auditEventSchema = z.object({
   id: z.string(),
@@ -18,6 +19,12 @@ export const auditEventSchema = z.object({
   after: z.record(z.string(), z.unknown()).optional(),
 });
 export type AuditEvent = z.infer<typeof auditEventSchema>;
+
+/** An account as the admin API shows and audits it: never a key's digest. */
+export function accountFields(account: Account): Record<string, unknown> {
+  const { kind: _kind, ...fields } = account;
+  return Object.fromEntries(Object.entries(fields).filter(([field]) => field !== 'digest'));
+}
 
 export class AuditTrail {
   private readonly bus: Bus;

@@ -1,7 +1,7 @@
 // Audits keys as they expire: once per key and expiry, by whichever replica notices first (a
 // claim in the store), on the audit topic beside the admin actions.
 import type { Runtime } from '#libs/runtime/runtime.ts';
-import type { AuditTrail } from './audit.ts';
+import { accountFields, type AuditTrail } from './audit.ts';
 
 /** How long a replica's claim to audit one expiry is kept: past it, a stale expiry is not audited again by luck of timing. */
 const claimTtlSeconds = 400 * 86_400;
@@ -19,8 +19,7 @@ export function startExpiryAudit(runtime: Runtime, audit: AuditTrail): { stop():
       const name = `key-expired:${account.id}:${account.expiresAt}`;
       if (!owed.has(name) && !(await store.claimOnce(name, claimTtlSeconds))) continue;
       owed.add(name);
-      const { kind: _kind, digest: _digest, ...after } = account;
-      await audit.append({ actor: { credential: 'system', name: 'spillway' }, action: 'key.expired', target: { kind: 'key', id: account.id }, after });
+      await audit.append({ actor: { credential: 'system', name: 'spillway' }, action: 'key.expired', target: { kind: 'key', id: account.id }, after: accountFields(account) });
       owed.delete(name);
     }
   }

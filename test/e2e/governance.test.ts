@@ -294,7 +294,7 @@ describe('governance across three ingest replicas (kafka)', () => {
   it('a budget spent mid-batch fails the remaining lines with insufficient_quota, then refuses interactive requests', async () => {
     const key = await newKey({ customer: 'acme', budgets: [{ usd: 5, period: 'day' }] });
     const client = new OpenAI({ baseURL: `${replicas[2].url}/v1`, apiKey: key.key, maxRetries: 0 });
-    const input = Array.from({ length: 12 }, (_, i) => JSON.stringify({ custom_id: `line-${i}`, method: 'POST', url: '/v1/chat/completions', body: chatBody(`batch line ${i}`) }));
+    const input = Array.from({ length: 24 }, (_, i) => JSON.stringify({ custom_id: `line-${i}`, method: 'POST', url: '/v1/chat/completions', body: chatBody(`batch line ${i}`) }));
     const file = await client.files.create({ file: await OpenAI.toFile(Buffer.from(input.join('\n') + '\n'), 'input.jsonl'), purpose: 'batch' });
     const created = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     let batch = created;
@@ -304,7 +304,7 @@ describe('governance across three ingest replicas (kafka)', () => {
     }, 60_000, 'the batch ends');
     assert.equal(batch.status, 'completed');
     const counts = batch.request_counts ?? { completed: 0, failed: 0, total: 0 };
-    assert.equal(counts.total, 12);
+    assert.equal(counts.total, 24);
     assert.ok(counts.completed >= 1, `some lines ran before the budget was spent: ${JSON.stringify(counts)}`);
     assert.ok(counts.failed >= 1, `the rest were refused: ${JSON.stringify(counts)}`);
     assert.ok(batch.error_file_id);

@@ -66,6 +66,14 @@ describe('chargedSubjects', () => {
 });
 
 describe('modelRefusedBy', () => {
+  it('allows a model when any of its names matches: `openai/gpt-4o-mini` by `gpt-4o*`', () => {
+    const namesOf = (model: string): string[] => (model.startsWith('openai/') ? [model, model.slice('openai/'.length)] : [model]);
+    const principal = { key: key({ models: ['gpt-4o*'] }) };
+    assert.equal(modelRefusedBy(principal, 'openai/gpt-4o-mini', namesOf), undefined);
+    assert.equal(modelRefusedBy(principal, 'openai/gpt-4o-mini'), 'key:k1', 'by its name as given alone, the pattern does not match');
+    assert.equal(modelRefusedBy(principal, 'openai/o3', namesOf), 'key:k1');
+  });
+
   it('allows every model when no level lists models', () => {
     assert.equal(modelRefusedBy({ key: key(), team: team(), customer: customer() }, 'anything-at-all'), undefined);
   });

@@ -36,15 +36,20 @@ export function chargedSubjects(principal: { key: string; team?: string | undefi
   return [`key:${principal.key}`, ...(principal.team ? [`team:${principal.team}`] : []), ...(principal.customer ? [`customer:${principal.customer}`] : [])];
 }
 
-/** The first level whose model list does not allow this model (or alias), or undefined when all do. */
-export function modelRefusedBy(principal: Principal, model: string): string | undefined {
-  return levels(principal).find(({ terms }) => terms.models !== undefined && !matchesModel(terms.models, model))?.subject;
+/** How a model may be named: itself, and also by its bare name when it is `provider/model` (registry.namesOf). */
+export type ModelNames = (model: string) => string[];
+const asGiven: ModelNames = (model) => [model];
+
+/** The first level whose model list allows none of this model's (or alias's) names, or undefined when all allow it. */
+export function modelRefusedBy(principal: Principal, model: string, namesOf: ModelNames = asGiven): string | undefined {
+  const names = namesOf(model);
+  return levels(principal).find(({ terms }) => terms.models !== undefined && !names.some((name) => matchesModel(terms.models ?? [], name)))?.subject;
 }
 
 /** The first of a request's models (its model, then its fallbacks) the key may not use, and why. */
-export function disallowedModel(principal: Principal, models: string[]): { model: string; index: number; message: string } | undefined {
+export function disallowedModel(principal: Principal, models: string[], namesOf: ModelNames = asGiven): { model: string; index: number; message: string } | undefined {
   for (const [index, model] of models.entries()) {
-    const refusedBy = modelRefusedBy(principal, model);
+    const refusedBy = modelRefusedBy(principal, model, namesOf);
     if (refusedBy !== undefined) return { model, index, message: `The model \`${model}\` is not allowed for this API key: ${refusedBy} does not list it in its models.` };
   }
   return undefined;

@@ -53,6 +53,13 @@ describe('ProviderRegistry', () => {
     assert.equal(r.get('mock'), undefined);
   });
 
+  it('names `provider/model` of a configured provider also by its bare model, for allow-lists', (t) => {
+    const r = registry({ openai }, t);
+    assert.deepEqual(r.namesOf('openai/gpt-4o-mini'), ['openai/gpt-4o-mini', 'gpt-4o-mini']);
+    assert.deepEqual(r.namesOf('gpt-4o-mini'), ['gpt-4o-mini']);
+    assert.deepEqual(r.namesOf('meta-llama/Llama-3-70b'), ['meta-llama/Llama-3-70b'], 'a slash that names no provider is part of the model');
+  });
+
   it('a configured mock provider does not make it mock only', (t) => {
     const r = registry({ local: { type: 'mock', models: ['echo-1'] } }, t);
     assert.equal(r.mockOnly, false);

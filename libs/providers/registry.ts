@@ -73,6 +73,12 @@ export class ProviderRegistry {
   }
 
   /** The ids listed at /v1/models. */
+  /** A model's names for a key's allow-list: itself, and for `provider/model` of a configured provider, the bare model too. */
+  namesOf(model: string): string[] {
+    const slash = model.indexOf('/');
+    return slash > 0 && this.adapters.some((a) => a.name === model.slice(0, slash)) ? [model, model.slice(slash + 1)] : [model];
+  }
+
   listModels(): { id: string; owned_by: string }[] {
     const aliases = Object.keys(this.chainConfig.models ?? {}).map((id) => ({ id, owned_by: 'spillway' }));
     return [...aliases, ...this.adapters.flatMap((a) => a.listModels().map((m) => ({ id: `${a.name}/${m}`, owned_by: a.name })))];

@@ -10,10 +10,12 @@ import { GatewayError } from '#libs/contracts/openai-error.ts';
 import { newRequestId } from '#libs/contracts/request-id.ts';
 import type { FileStorage } from '#libs/storage/storage.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
+import type { ProviderRegistry } from '#libs/providers/registry.ts';
 import { maxBatchLines } from '#services/files/upload.ts';
 import { parseOrThrow } from '#services/ingest/validate.ts';
 import { checkInputFile, inputLines, routeProblemFor } from './input-lines.ts';
 import { disallowedModel } from '#libs/governance/terms.ts';
+import { quotaMessage, spentBudget } from '#libs/governance/budget.ts';
 import { feedStart } from '#libs/store/store.ts';
 import { webhookOf } from '#services/ingest/webhook-header.ts';
 import { transitionBatch } from './transition.ts';
@@ -32,10 +34,10 @@ const listQuerySchema = z.object({
 });
 
 /** Also refuses a line whose model or fallbacks the client's key (or its team or customer) does not allow. */
-function allowedRouteProblem(client: Client, routeProblem: ReturnType<typeof routeProblemFor>): ReturnType<typeof routeProblemFor> {
+function allowedRouteProblem(client: Client, registry: ProviderRegistry, routeProblem: ReturnType<typeof routeProblemFor>): ReturnType<typeof routeProblemFor> {
   const principal = client.principal;
   if (!principal) return routeProblem;
-  return (body) => disallowedModel(principal, [body.model, ...(body.fallbacks ?? [])])?.message ?? routeProblem(body);
+  return (body) => disallowedModel(principal, [body.model, ...(body.fallbacks ?? [])], (model) => registry.namesOf(model))?.message ?? routeProblem(body);
 }
 
 export function startBatches(runtime: Runtime, storage: FileStorage): { register(app: FastifyInstance): void } {
@@ -44,6 +46,9 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
 
   async function create(req: FastifyRequest) {
     const params = parseOrThrow(createSchema, req.body);
+    // A batch whose every line would be refused is refused whole.
+    const over = req.client.principal ? await spentBudget(runtime.meter, req.client.principal) : undefined;
+    if (over) throw new GatewayError(429, quotaMessage(over.subject, over.period), { code: 'insufficient_quota', type: 'insufficient_quota', headers: { 'x-should-retry': 'false' } });
     const found = await storage.get(params.input_file_id);
     // Another key's file is answered exactly as an unknown one.
     if (found && !mayRead(req.client, found.file.owner)) found.content.destroy();
@@ -57,7 +62,7 @@ export function startBatches(runtime: Runtime, storage: FileStorage): { register
     const createdAt = Math.floor(now / 1000);
     const deadline = now + runtime.config.batches.windowSeconds * 1000;
     const owner = { tenant: req.client.tenant, keyId: req.client.keyId, webhook: webhookOf(req, true, runtime.config.webhooks) };
-    const { requests, errors } = await checkInputFile(inputLines(found.content, feedStart), params.endpoint, allowedRouteProblem(req.client, routeProblemFor(registry)), maxBatchLines).finally(() => found.content.destroy());
+    const { requests, errors } = await checkInputFile(inputLines(found.content, feedStart), params.endpoint, allowedRouteProblem(req.client, registry, routeProblemFor(registry)), maxBatchLines).finally(() => found.content.destroy());
     const base: Batch = {
       id,
       object: 'batch',

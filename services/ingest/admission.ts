@@ -5,6 +5,7 @@ import { GatewayError } from '#libs/contracts/openai-error.ts';
 import type { Client } from '#libs/http/client-auth.ts';
 import type { Admission, Meter, WindowState } from '#libs/governance/meter.ts';
 import { meteredSubjects } from '#libs/governance/terms.ts';
+import { quotaMessage } from '#libs/governance/budget.ts';
 import type { Metrics } from '#libs/telemetry/metrics.ts';
 
 /** OpenAI's way of writing a wait in `x-ratelimit-reset-*`: `20ms`, `1.5s`, `6m0s`. */
@@ -40,8 +41,7 @@ export function refusalError(refusal: Extract<Admission, { admitted: false }>, e
   if (refusal.reason === 'budget') {
     // An SDK that retries 429s on its own must not retry this one: waiting for the period to end is the caller's call.
     headers['x-should-retry'] = 'false';
-    const which = refusal.period === 'total' || refusal.period === undefined ? `the total budget of ${refusal.subject} is spent. It does not renew: raise the budget to go on.` : `the budget of ${refusal.subject} for this ${refusal.period} is spent. It renews when the ${refusal.period} ends (UTC).`;
-    return new GatewayError(429, `You exceeded your current quota: ${which}`, { code: 'insufficient_quota', type: 'insufficient_quota', headers });
+    return new GatewayError(429, quotaMessage(refusal.subject, refusal.period), { code: 'insufficient_quota', type: 'insufficient_quota', headers });
   }
   const what = refusal.reason === 'requests' ? 'requests per min (RPM)' : 'tokens per min (TPM)';
   const window = refusal.reason === 'requests' ? refusal.requests : refusal.tokens;

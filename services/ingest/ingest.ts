@@ -117,6 +117,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
   const id = instanceId('ingest');
   const log = runtime.logger.child({ service: 'ingest', instance: id });
   const { config, registry, metrics, store } = runtime;
+  const namesOf = (model: string): string[] => registry.namesOf(model);
   let waiting = 0;
   const local = new Map<string, { onEvent: (event: LiveEvent) => void; onResync: () => void }>();
   const unsubscribe = await store.subscribeInstance(
@@ -315,7 +316,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
   function routeOf(body: { model: string; fallbacks?: string[] | undefined }, noFallback: boolean, client: Client): RequestEnvelope['route'] {
     const principal = client.principal;
     const fallbacks = body.fallbacks ?? (principal ? keyFallbacks(principal, body.model) : undefined);
-    const disallowed = principal ? disallowedModel(principal, [body.model, ...(fallbacks ?? [])]) : undefined;
+    const disallowed = principal ? disallowedModel(principal, [body.model, ...(fallbacks ?? [])], namesOf) : undefined;
     if (disallowed) throw new GatewayError(403, disallowed.message, { code: 'model_not_allowed', param: disallowed.index === 0 ? 'model' : 'fallbacks', type: 'invalid_request_error' });
     const chain = registry.chain({ model: body.model, fallbacks, noFallback });
     if (chain.main.length === 0) {
@@ -473,10 +474,15 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
         anthropic.post('/anthropic/v1/messages', traced('/anthropic/v1/messages', anthropicMessages));
         anthropic.post('/v1/messages', traced('/v1/messages', anthropicMessages));
       });
-      const models = () => registry.listModels().map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.owned_by }));
-      app.get('/v1/models', async () => ({ object: 'list', data: models() }));
+      // Only the models the caller's key may use: the others do not exist for it.
+      const models = (client: Client) =>
+        registry
+          .listModels()
+          .filter((m) => !client.principal || !disallowedModel(client.principal, [m.id], namesOf))
+          .map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.owned_by }));
+      app.get('/v1/models', async (req) => ({ object: 'list', data: models(req.client) }));
       app.get<{ Params: { '*': string } }>('/v1/models/*', async (req) => {
-        const model = models().find((m) => m.id === req.params['*']);
+        const model = models(req.client).find((m) => m.id === req.params['*']);
         if (!model) throw new GatewayError(404, `The model '${req.params['*']}' does not exist.`, { code: 'model_not_found', param: 'model' });
         return model;
       });

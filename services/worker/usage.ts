@@ -5,7 +5,7 @@ import type { RequestEnvelope, ResultEnvelope } from '#libs/contracts/envelope.t
 import type { UsageEvent } from '#libs/contracts/usage.ts';
 import type { FailureResponse } from '#libs/routing/failure-response.ts';
 import { costMicroUsd } from '#libs/governance/pricing.ts';
-import { meteredSubjects } from '#libs/governance/terms.ts';
+import { quotaMessage, spentBudget } from '#libs/governance/budget.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
 
 /** The usage event of an answered request, or undefined when it reports no usage. */
@@ -43,14 +43,11 @@ export async function budgetRefusal(runtime: Pick<Runtime, 'auth' | 'meter'>, en
   // A client waiting at an ingest replica was admitted there a moment ago.
   if (envelope.reply.to !== undefined || envelope.owner === undefined) return undefined;
   const record = runtime.auth.keyById(envelope.owner);
-  if (!record) return undefined;
-  const subjects = meteredSubjects(runtime.auth.principalOf(record)).filter((s) => s.budgets.length > 0);
-  if (subjects.length === 0) return undefined;
-  const over = await runtime.meter.overBudget(subjects);
+  const over = record ? await spentBudget(runtime.meter, runtime.auth.principalOf(record)) : undefined;
   if (!over) return undefined;
   return {
     httpStatus: 429,
-    error: { message: `You exceeded your current quota: the ${over.period === 'total' ? 'total budget' : `budget for this ${over.period}`} of ${over.subject} is spent.`, type: 'insufficient_quota', param: null, code: 'insufficient_quota' },
+    error: { message: quotaMessage(over.subject, over.period), type: 'insufficient_quota', param: null, code: 'insufficient_quota' },
     headers: { 'x-should-retry': 'false' },
   };
 }

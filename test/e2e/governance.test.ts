@@ -278,6 +278,13 @@ describe('governance across three ingest replicas (kafka)', () => {
     assert.equal(body.error.code, 'model_not_allowed');
     assert.equal(body.error.param, 'model');
     assert.equal((await chat(0, limited.key, chatBody('x', { fallbacks: ['primary-model'] }))).status, 403, 'fallbacks are checked too');
+    // `backup-*` allows the model by its provider-qualified name too, and the key sees only what it may use.
+    assert.equal((await chat(0, limited.key, chatBody('x', { model: 'mock/backup-model' }))).status, 200);
+    const listed = (await (await call(replicas[0].url, '/v1/models', { key: limited.key })).json()) as { data: { id: string }[] };
+    assert.deepEqual(listed.data.map((m) => m.id), ['mock/backup-model']);
+    assert.equal((await call(replicas[0].url, '/v1/models/down/primary-model', { key: limited.key })).status, 404);
+    const unlimited = (await (await call(replicas[0].url, '/v1/models', { key: (await newKey({ customer: 'acme' })).key })).json()) as { data: { id: string }[] };
+    assert.ok(unlimited.data.some((m) => m.id === 'down/primary-model'), 'a key with no list sees every model');
 
     // primary-model's provider never answers: without fallbacks the request fails; with the key's own, the backup answers.
     const plain = await newKey({ customer: 'acme' });
@@ -322,6 +329,10 @@ describe('governance across three ingest replicas (kafka)', () => {
     const refusal = (await interactive.json()) as ErrorBody;
     assert.equal(refusal.error.code, 'insufficient_quota');
     assert.equal(refusal.error.type, 'insufficient_quota');
+    // A new batch, every line of which would be refused, is refused whole.
+    const again = await call(replicas[1].url, '/v1/batches', { method: 'POST', key: key.key, body: JSON.stringify({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }) });
+    assert.equal(again.status, 429);
+    assert.equal(((await again.json()) as ErrorBody).error.code, 'insufficient_quota');
   });
 
   it('counts each request\'s usage once, even when its usage event is delivered twice', async () => {

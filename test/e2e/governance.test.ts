@@ -16,6 +16,7 @@ import { readTopic, type TopicReader } from '#test/support/topic-reader.ts';
 import { startUnansweredPort, type UnansweredPort } from '#test/support/unanswered-port.ts';
 import { scrapeMetrics } from '#test/support/prometheus-text.ts';
 import { startFakeOpenAI, type FakeOpenAI } from '#test/fakes/openai-upstream.ts';
+import { RealtimeClient } from '#test/support/realtime-client.ts';
 
 const adminKey = `adm-${randomBytes(24).toString('hex')}`;
 const providerKey = `sk-provider-${randomBytes(16).toString('hex')}`;
@@ -216,6 +217,34 @@ describe('governance across three ingest replicas (kafka)', () => {
     assert.equal(responses.filter((r) => r.status === 202).length, 10);
     const refusal = (await responses.find((r) => r.status === 429)?.json()) as ErrorBody;
     assert.match(refusal.error.message, /team:acme-ml/);
+  });
+
+  it('refuses over the limit in each surface\'s own shape: Anthropic\'s over x-api-key, a WebSocket error frame', async () => {
+    const key = await newKey({ customer: 'acme', limits: { rpm: 2 } });
+    const anthropic = (): Promise<Response> =>
+      call(replicas[0].url, '/anthropic/v1/messages', { method: 'POST', headers: { 'x-api-key': key.key, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) });
+    assert.equal((await anthropic()).status, 200);
+    const socket = new RealtimeClient(`${replicas[1].url.replace(/^http/, 'ws')}/v1/realtime`, { headers: { authorization: `Bearer ${key.key}` } });
+    try {
+      await socket.opened();
+      socket.send({ type: 'request', ref: 'first', body: chatBody('over the socket') });
+      assert.equal((await socket.next((f) => f.ref === 'first')).type, 'accepted');
+      socket.send({ type: 'request', ref: 'second', body: chatBody('one too many') });
+      const refused = await socket.next((f) => f.ref === 'second');
+      assert.equal(refused.type, 'error');
+      assert.equal(refused.status, 429);
+      assert.equal(refused.error?.code, 'rate_limit_exceeded');
+    } finally {
+      socket.ws.close();
+      await socket.closed;
+    }
+    const res = await anthropic();
+    assert.equal(res.status, 429);
+    assert.ok(Number(res.headers.get('retry-after')) >= 1);
+    const body = (await res.json()) as { type: string; error: { type: string; message: string } };
+    assert.equal(body.type, 'error');
+    assert.equal(body.error.type, 'rate_limit_error');
+    assert.match(body.error.message, /key:.* on requests per min/);
   });
 
   it('a request larger than the tokens-per-minute limit is refused, and told not to retry', async () => {

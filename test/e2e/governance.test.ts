@@ -439,6 +439,47 @@ describe('governance across three ingest replicas (kafka)', () => {
   });
 });
 
+describe('usage while the usage counter is down (kafka)', () => {
+  const prefix = uniquePrefix();
+  const key = `sk-usage-${randomBytes(16).toString('hex')}`;
+  const config = { admin: { key: adminKey }, auth: { keys: [{ id: 'metered', key, customer: 'acme' }], customers: [{ id: 'acme' }] }, pricing: { 'mock/*': { input: 1, output: 2 } } };
+  let worker: TestGateway;
+  let ingest: TestGateway;
+  let results: TestGateway | undefined;
+
+  before(async () => {
+    results = await startTestGateway({ mode: 'kafka', prefix, roles: ['results'], config });
+    worker = await startTestGateway({ mode: 'kafka', prefix, roles: ['worker'], config });
+    ingest = await startTestGateway({ mode: 'kafka', prefix, roles: ['ingest'], config });
+  });
+
+  after(async () => {
+    await Promise.all([ingest?.close(1_000), worker?.close(1_000), results?.close(1_000)]);
+  });
+
+  it('is not lost: it waits in the usage topic and is counted, once, when the counter is back', async () => {
+    await results?.close(1_000);
+    results = undefined;
+    const costs: number[] = [];
+    const reader = await readTopic(servicesEnv().kafkaBrokers, topicNames(prefix).usage);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await call(ingest.url, '/v1/chat/completions', { method: 'POST', key, body: JSON.stringify(chatBody(`while the counter is down ${i}`, { model: 'gpt-4o-mini' })) });
+        assert.equal(res.status, 200);
+      }
+      await reader.until((values) => values.length >= 3, 10_000, () => `usage events: ${reader.values.length}`);
+      for (const value of reader.values) costs.push((JSON.parse(value) as { costMicroUsd: number }).costMicroUsd);
+    } finally {
+      await reader.close();
+    }
+    const spend = async (): Promise<number> => ((await (await call(ingest.url, '/admin/v1/customers/acme', { key: adminKey })).json()) as KeyView).spendUsd.total;
+    assert.equal(await spend(), 0, 'nothing is counted while the counter is down');
+    results = await startTestGateway({ mode: 'kafka', prefix, roles: ['results'], config });
+    const expected = costs.reduce((a, b) => a + b, 0) / 1_000_000;
+    await eventually(async () => (await spend()) === expected, 15_000, `spend reaches ${expected}`);
+  });
+});
+
 describe('governance in the embedded default', () => {
   let gateway: TestGateway;
 

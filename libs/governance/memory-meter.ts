@@ -40,13 +40,15 @@ export class MemoryMeter implements Meter {
       tokens: s.tpm === undefined ? undefined : this.window('tokens', s.subject, now),
     }));
 
-    let refusal: Omit<Refusal, 'requests' | 'tokens'> | undefined = this.budgetRefusal(input.subjects, now);
+    // A request no wait can ever fit is told so first, rather than to wait and then that it never fits.
+    const tooLarge = input.subjects.find((s) => s.tpm !== undefined && estimate > s.tpm);
+    let refusal: Omit<Refusal, 'requests' | 'tokens'> | undefined = tooLarge
+      ? { admitted: false, reason: 'tokens', subject: tooLarge.subject, retryAfterMs: undefined, tooLarge: true }
+      : this.budgetRefusal(input.subjects, now);
     for (const { s, requests, tokens } of subjects) {
       if (refusal) break;
       if (s.rpm !== undefined && requests && requests.sum + 1 > s.rpm) {
         refusal = { admitted: false, reason: 'requests', subject: s.subject, retryAfterMs: retryAfter(requests, s.rpm, 1, now) };
-      } else if (s.tpm !== undefined && tokens && estimate > s.tpm) {
-        refusal = { admitted: false, reason: 'tokens', subject: s.subject, retryAfterMs: undefined, tooLarge: true };
       } else if (s.tpm !== undefined && tokens && tokens.sum + estimate > s.tpm) {
         refusal = { admitted: false, reason: 'tokens', subject: s.subject, retryAfterMs: retryAfter(tokens, s.tpm, estimate, now) };
       }

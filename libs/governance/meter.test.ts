@@ -88,6 +88,16 @@ for (const [name, make] of [
       assert.equal((await admit(meter, [key], 100)).admitted, true, 'a request of exactly the tpm fits an empty window');
     });
 
+    it('says a request is too large before any wait: not "wait" for rpm, then "never" once the minute is over', async () => {
+      const meter = open();
+      const key = subject('key:a', { rpm: 1 });
+      const team = subject('team:t', { tpm: 100 });
+      assert.equal((await admit(meter, [key, team], 10)).admitted, true, 'the one request of the minute');
+      const refused = refusal(await admit(meter, [key, team], 101));
+      assert.equal(refused.tooLarge, true);
+      assert.equal(refused.subject, 'team:t');
+    });
+
     it('refuses once a period budget is spent, until the period ends', async () => {
       const meter = open();
       const key = subject('key:a', { budgets: [{ period: 'day', microUsd: 1000 }] });

@@ -75,8 +75,12 @@ local function used(k) return tonumber(redis.call('GET', KEYS[k + 4]) or '0') en
 local function leaves(score) return math.max(1, tonumber(score) + window - now) end
 
 local refusal
+-- A request no wait can ever fit is told so first, rather than to wait and then that it never fits.
+for i, s in ipairs(subjects) do
+  if not refusal and s.tpm and estimate > s.tpm then refusal = { reason = 'tokens', subject = s.subject, index = i, tooLarge = true } end
+end
 local who, period, retry = overBudget(subjects)
-if who then refusal = { reason = 'budget', subject = who, period = period, retryAfterMs = retry } end
+if who and not refusal then refusal = { reason = 'budget', subject = who, period = period, retryAfterMs = retry } end
 for i, s in ipairs(subjects) do
   if refusal then break end
   local k = 4 * (i - 1)
@@ -89,9 +93,7 @@ for i, s in ipairs(subjects) do
     end
   end
   if s.tpm and not refusal then
-    if estimate > s.tpm then
-      refusal = { reason = 'tokens', subject = s.subject, index = i, tooLarge = true }
-    elseif used(k) + estimate > s.tpm then
+    if used(k) + estimate > s.tpm then
       local sum, freed = used(k), 0
       local entries = redis.call('ZRANGE', KEYS[k + 2], 0, -1, 'WITHSCORES')
       refusal = { reason = 'tokens', subject = s.subject, index = i }

@@ -111,6 +111,18 @@ export class MemoryMeter implements Meter {
     return true;
   }
 
+  async release(requestId: string, subjects: string[]): Promise<void> {
+    for (const subject of subjects) {
+      for (const kind of ['requests', 'tokens'] as const) {
+        const window = this.windows.get(windowKey(kind, subject));
+        const entry = window?.entries.get(requestId);
+        if (!window || !entry) continue;
+        window.entries.delete(requestId);
+        window.sum -= entry.weight;
+      }
+    }
+  }
+
   async spend(subject: string, asked: Period[], at: number): Promise<Map<Period, number>> {
     const now = this.clock();
     return new Map(asked.map((p) => [p, this.spentIn(spendKey(subject, p, at), now)]));

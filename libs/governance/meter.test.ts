@@ -88,6 +88,20 @@ for (const [name, make] of [
       assert.equal((await admit(meter, [key], 100)).admitted, true, 'a request of exactly the tpm fits an empty window');
     });
 
+    it('release() takes an admitted request out of every window, so it no longer counts', async () => {
+      const meter = open();
+      const key = subject('key:a', { rpm: 1, tpm: 100 });
+      const id = randomUUID();
+      assert.equal((await admit(meter, [key], 60, id)).admitted, true);
+      assert.equal(refusal(await admit(meter, [key], 60)).reason, 'requests');
+      await meter.release(id, ['key:a']);
+      const again = await admit(meter, [key], 60);
+      assert.equal(again.admitted, true, 'the released request left the requests window');
+      assert.equal(again.tokens?.remaining, 40, 'and its tokens left the tokens window');
+      await meter.release(randomUUID(), ['key:a', 'team:none']);
+      assert.equal(refusal(await admit(meter, [key], 1)).reason, 'requests', 'releasing an unknown request changes nothing');
+    });
+
     it('says a request is too large before any wait: not "wait" for rpm, then "never" once the minute is over', async () => {
       const meter = open();
       const key = subject('key:a', { rpm: 1 });

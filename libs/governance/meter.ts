@@ -71,6 +71,11 @@ export interface Meter {
    * usage was counted already (a redelivered usage event).
    */
   record(usageId: string, at: number, charges: UsageCharge[]): Promise<boolean>;
+  /**
+   * Takes back an admission whose request was not accepted after all (Kafka refused it): it leaves
+   * the subjects' windows, so a client retrying through an outage is not rate limited for it.
+   */
+  release(requestId: string, subjects: string[]): Promise<void>;
   /** Spend in micro-USD of a subject in the period containing `at`, for each period asked. */
   spend(subject: string, periods: Period[], at: number): Promise<Map<Period, number>>;
   /** The first subject at or over one of its budgets now, or undefined. */

@@ -168,6 +168,18 @@ for c = 0, (#KEYS - 1) / 7 - 1 do
 end
 return 1`);
 
+// KEYS per subject i (k = 4(i-1)): requests ZSET, tokens ZSET, tokens weight HASH, tokens sum.
+// ARGV: request id. Takes the request out of every window it is in.
+const releaseScript = lua(`
+local id = ARGV[1]
+for k = 0, #KEYS - 1, 4 do
+  redis.call('ZREM', KEYS[k + 1], id)
+  local weight = redis.call('HGET', KEYS[k + 3], id)
+  if weight and redis.call('ZREM', KEYS[k + 2], id) == 1 then redis.call('DECRBY', KEYS[k + 4], weight) end
+  redis.call('HDEL', KEYS[k + 3], id)
+end
+return 1`);
+
 const windowStateSchema = z.object({ limit: z.number(), remaining: z.number(), resetMs: z.number() });
 const admitReplySchema = z.object({
   refusal: z
@@ -213,6 +225,11 @@ export class RedisMeter implements Meter {
       args.push(String(Math.round(charge.microUsd)), String(Math.ceil(charge.tokens)));
     }
     return (await runScript(this.client, recordScript, keys, args)) === 1;
+  }
+
+  async release(requestId: string, subjects: string[]): Promise<void> {
+    const keys = subjects.flatMap((s) => [this.keys.requests(s), this.keys.tokens(s), this.keys.tokenWeights(s), this.keys.tokenSum(s)]);
+    if (keys.length > 0) await runScript(this.client, releaseScript, keys, [requestId]);
   }
 
   async spend(subject: string, asked: Period[], at: number): Promise<Map<Period, number>> {

@@ -158,6 +158,10 @@ class FakeMeter implements Meter {
     throw new Error('admit() does not record usage');
   }
 
+  async release(): Promise<void> {
+    throw new Error('admit() does not release');
+  }
+
   async spend(_subject: string, _periods: Period[], _at: number): Promise<Map<Period, number>> {
     throw new Error('admit() does not read spend');
   }

@@ -7,6 +7,7 @@ import type { Admission, Meter, WindowState } from '#libs/governance/meter.ts';
 import { meteredSubjects } from '#libs/governance/terms.ts';
 import { quotaMessage } from '#libs/governance/budget.ts';
 import type { Metrics } from '#libs/telemetry/metrics.ts';
+import type { AccountDirectory } from '#libs/governance/directory.ts';
 
 /** OpenAI's way of writing a wait in `x-ratelimit-reset-*`: `20ms`, `1.5s`, `6m0s`. */
 export function resetDuration(ms: number): string {
@@ -73,4 +74,15 @@ export async function admit(runtime: { meter: Meter; metrics: Metrics }, client:
     throw refusalError(admission, estimatedTokens);
   }
   return rateLimitHeaders(admission);
+}
+
+/**
+ * Takes back the admission of a request Kafka refused (the client got a 503 and will send it
+ * again), so it does not count against the key's limits. Failing that, it just counts.
+ */
+export async function releaseAdmission(runtime: { meter: Meter; auth: AccountDirectory }, owner: string | undefined, requestId: string): Promise<void> {
+  const key = owner !== undefined ? runtime.auth.keyById(owner) : undefined;
+  if (!key) return;
+  const subjects = meteredSubjects(runtime.auth.principalOf(key)).filter((s) => s.rpm !== undefined || s.tpm !== undefined);
+  if (subjects.length > 0) await runtime.meter.release(requestId, subjects.map((s) => s.subject)).catch(() => undefined);
 }

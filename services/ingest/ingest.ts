@@ -27,7 +27,7 @@ import { createRealtime } from './websocket.ts';
 import { bindOrFind, idempotencyKeyOf, type IdempotencyClaim } from './idempotency.ts';
 import { recordingSpan, traceProduce, traceServer } from '#libs/telemetry/tracing.ts';
 import { disallowedModel, estimatedTokens, keyFallbacks } from '#libs/governance/terms.ts';
-import { admit } from './admission.ts';
+import { admit, releaseAdmission } from './admission.ts';
 
 export interface IngestService {
   id: string;
@@ -204,6 +204,7 @@ export async function startIngest(runtime: Runtime): Promise<IngestService> {
         return;
       }
       if (idempotency) await store.releaseIdempotencyKey(idempotency.key, envelope.id).catch(() => undefined);
+      await releaseAdmission(runtime, envelope.owner, envelope.id);
       if (!refusal) throw err;
       log.error({ requestId: envelope.id, err: (err as Error).message }, 'request not accepted: Kafka unavailable');
       throw refusal;

@@ -28,6 +28,7 @@ describe('Kafka unavailable', () => {
       redisUrl: servicesEnv().redisUrl,
       config: {
         kafka: { produceTimeoutMs },
+        auth: { keys: [{ id: 'plain', key: 'sk-plain' }, { id: 'limited', key: 'sk-limited', limits: { rpm: 1 } }] },
         providers: { openai: { type: 'openai', baseUrl: upstream.url, keys: [{ key: 'sk-upstream' }], models: ['gpt-4o-mini'] } },
       },
     });
@@ -43,11 +44,11 @@ describe('Kafka unavailable', () => {
 
   // A short deadline, so a request accepted while the worker's consumer is still rejoining the
   // group ends in a 504 the client can retry instead of waiting out the 5-minute default.
-  const ask = (signal?: AbortSignal): Promise<Response> =>
+  const ask = (signal?: AbortSignal, key = 'sk-plain'): Promise<Response> =>
     fetch(`${gateway.url}/v1/chat/completions`, {
       method: 'POST',
       signal,
-      headers: { 'content-type': 'application/json', 'x-spillway-timeout-ms': '15000' },
+      headers: { 'content-type': 'application/json', 'x-spillway-timeout-ms': '15000', authorization: `Bearer ${key}` },
       body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'are you there' }] }),
     });
 
@@ -72,6 +73,15 @@ describe('Kafka unavailable', () => {
     assert.equal(upstream.requests.length, 1, 'nothing reached the provider');
     const ready = await fetch(`${gateway.url}/readyz`);
     assert.equal(ready.status, 503);
+  });
+
+  it('admission_kept_for_refused_request (fixed): a request Kafka refused does not count against its key\'s rate limit', async () => {
+    // rpm 1: had the first refusal counted, the retry would be a 429 rather than another 503.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const res = await ask(AbortSignal.timeout(answerBoundMs), 'sk-limited');
+      assert.equal(res.status, 503, `attempt ${attempt}`);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'bus_unavailable');
+    }
   });
 
   it('accepts requests again once the broker is back', async () => {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { envelopeVersion, liveEventSchema, requestEnvelopeSchema, resultEnvelopeSchema } from '#libs/contracts/envelope.ts';
 import { usageEventSchema } from '#libs/contracts/usage.ts';
+import { auditEventSchema } from '#libs/contracts/audit.ts';
 
 export const schemasDir = fileURLToPath(new URL('../schemas/', import.meta.url));
 
@@ -48,6 +49,13 @@ export const schemaFiles: SchemaFile[] = [
     io: 'output',
     title: 'Spillway usage event',
     description: 'What one answered request used and cost, as workers write it to <prefix>.usage, keyed by the request id. Budgets are counted from it once per id. See docs/kafka-native.md.',
+  },
+  {
+    file: 'audit-event.schema.json',
+    schema: auditEventSchema,
+    io: 'output',
+    title: 'Spillway audit event',
+    description: 'One admin action or key lifecycle event, as Spillway appends it to <prefix>.audit (kept for good), keyed by <kind>:<id> of the account. Never carries a key secret or digest.',
   },
 ];
 

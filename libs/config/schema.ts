@@ -60,7 +60,6 @@ const configKeySchema = keyTermsSchema
     tenant: z.string().min(1).optional(),
   })
   .refine((k) => (k.key === undefined) !== (k.keyHash === undefined), 'give exactly one of key and keyHash');
-export type ConfigKey = z.infer<typeof configKeySchema>;
 
 /** USD per million tokens of one model (`model` or `provider/model`, globs allowed). */
 const priceSchema = z.strictObject({

@@ -47,7 +47,6 @@ export const keyTermsSchema = z.strictObject({
   /** The key stops working at this instant (ISO 8601). */
   expiresAt: z.iso.datetime({ offset: true }).optional(),
 });
-export type KeyTerms = z.infer<typeof keyTermsSchema>;
 
 export const keyRecordSchema = keyTermsSchema.extend({
   id: accountIdSchema,

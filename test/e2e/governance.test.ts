@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import OpenAI from 'openai';
 import { topicNames } from '#libs/bus/topics.ts';
+import { auditEventSchema } from '#libs/contracts/audit.ts';
+import { usageEventSchema } from '#libs/contracts/usage.ts';
 import { startTestGateway, servicesEnv, uniquePrefix, type TestGateway } from '#test/support/gateway.ts';
 import { readTopic, type TopicReader } from '#test/support/topic-reader.ts';
 import { startUnansweredPort, type UnansweredPort } from '#test/support/unanswered-port.ts';
@@ -178,6 +180,7 @@ describe('governance across three ingest replicas (kafka)', () => {
       ['key.created', 'key.updated', 'key.revoked'],
     );
     for (const event of events()) {
+      assert.equal(auditEventSchema.safeParse(event).success, true, `as published in schemas/audit-event.schema.json: ${JSON.stringify(event)}`);
       assert.equal(event.actor.credential, 'admin');
       assert.equal(event.actor.name, 'alice@platform');
       assert.match(event.actor.ip, /127\.0\.0\.1/);
@@ -371,14 +374,15 @@ describe('governance across three ingest replicas (kafka)', () => {
     const requestId = res.headers.get('x-request-id') ?? '';
     const mine = (): string | undefined => usage.values.find((v) => (JSON.parse(v) as { id: string }).id === requestId);
     await usage.until(() => mine() !== undefined, 10_000, () => `no usage event for ${requestId}`);
-    const event = JSON.parse(mine() ?? '{}') as { costMicroUsd: number; key: string; customer: string };
+    const event = usageEventSchema.parse(JSON.parse(mine() ?? '{}'));
     assert.equal(event.key, key.id);
     assert.equal(event.customer, 'acme');
-    assert.ok(event.costMicroUsd > 0);
+    const cost = event.costMicroUsd ?? 0;
+    assert.ok(cost > 0, 'priced from the table');
     const spend = async (): Promise<number> => (await admin('GET', `/keys/${key.id}`)).body.spendUsd.total;
     await eventually(async () => (await spend()) > 0, 10_000, 'the usage is counted');
     const once = await spend();
-    assert.equal(once, event.costMicroUsd / 1_000_000);
+    assert.equal(once, cost / 1_000_000);
 
     // Deliver the same event again, then a marker after it on the same partition (same key):
     // once the marker is counted, the duplicate has been read too.

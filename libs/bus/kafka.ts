@@ -9,6 +9,7 @@ import { OffsetCommitter } from './offset-committer.ts';
 import { Slots } from './slots.ts';
 import { ProduceBatcher, type ProduceBatch } from './produce-batcher.ts';
 import { retryUntilSettled } from './settle.ts';
+import { kafkaEntryLevel } from './kafka-log-level.ts';
 import { handleWithRetry } from './retry-handler.ts';
 
 export interface KafkaBusOptions {
@@ -50,8 +51,7 @@ export class KafkaBus implements Bus {
       logLevel: kafkaLogLevel.WARN,
       logCreator: () => (entry: LogEntry) => {
         const { message, ...extra } = entry.log;
-        const level = entry.level <= kafkaLogLevel.ERROR ? 'error' : entry.level === kafkaLogLevel.WARN ? 'warn' : 'debug';
-        log[level]({ kafkaNamespace: entry.namespace, ...extra }, message);
+        log[kafkaEntryLevel(entry)]({ kafkaNamespace: entry.namespace, ...extra }, message);
       },
     });
   }

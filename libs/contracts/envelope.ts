@@ -5,6 +5,7 @@ import { chatRequestSchema, usageSchema } from './chat.ts';
 import { embeddingsRequestSchema } from './embeddings.ts';
 import { openAIErrorSchema } from './openai-error.ts';
 import { batchRefSchema } from './batch.ts';
+import { safeJson } from './safe-json.ts';
 
 export const envelopeVersion = 1;
 
@@ -111,12 +112,7 @@ export type ResultEnvelope = z.infer<typeof resultEnvelopeSchema>;
 
 /** A results-topic message's envelope, or undefined when it is not one (the results consumer dead-letters those). */
 export function readResult(value: Buffer): ResultEnvelope | undefined {
-  try {
-    const parsed = resultEnvelopeSchema.safeParse(JSON.parse(value.toString('utf8')));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  return resultEnvelopeSchema.safeParse(safeJson(value.toString('utf8'))).data;
 }
 
 /**

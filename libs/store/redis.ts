@@ -8,6 +8,7 @@ import { batchSchema, batchStatusSchema, finalBatchStatuses, type Batch, type Ba
 import type { Logger } from '#libs/telemetry/logger.ts';
 import { accountSchema, type Account, type AccountKind, type KeyRecord } from '#libs/governance/accounts.ts';
 import { StoreUnavailableError, batchOwnerSchema, decodeStatus, encodeStatus, type BeginRequest, type RequestStatus, feedPositionSchema, feedStart, type BatchFeed, type BatchOwner, type FeedPosition, healthUpdateSchema, type BatchPage, type BeginOutcome, idempotencyBindingSchema, storeKeys, type HealthUpdate, type IdempotencyBinding, type PublishOptions, type RequestState, type Store, type StoreOptions } from './store.ts';
+import { safeJson } from '#libs/contracts/safe-json.ts';
 
 const replayMaxLen = 10_000;
 const followTimeoutMs = 2_000;
@@ -521,14 +522,6 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     await Promise.all([this.client.quit().catch(() => undefined), this.subscriber?.quit().catch(() => undefined)]);
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 

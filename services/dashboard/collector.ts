@@ -61,6 +61,7 @@ export class Collector {
       { groupId: g.results, topic: t.results },
       { groupId: g.batches, topic: t.results },
       { groupId: g.webhooks, topic: t.results },
+      { groupId: g.usage, topic: t.usage },
     ];
   }
 

@@ -110,7 +110,7 @@ describe('dashboard with admin.key (embedded)', () => {
     assert.equal(data.intervalMs, 250);
     assert.deepEqual(data.instances.map((i) => i.roles), [['ingest', 'worker', 'results']]);
     assert.ok(data.points.length >= 1);
-    assert.deepEqual(data.lag?.map((l) => l.name).sort(), ['batches · results', 'results · results', 'webhooks · results', 'worker · requests.interactive', 'worker.batch · requests.batch', 'worker.delayed · requests.delayed']);
+    assert.deepEqual(data.lag?.map((l) => l.name).sort(), ['batches · results', 'results · results', 'usage · usage', 'webhooks · results', 'worker · requests.interactive', 'worker.batch · requests.batch', 'worker.delayed · requests.delayed']);
     assert.equal(data.lag?.find((l) => l.name === 'worker · requests.interactive')?.lag, 0);
 
     const later = (await (await get(`/dashboard/data?since=${data.points[data.points.length - 1].t}`, basic(adminKey))).json()) as DashboardData;

@@ -15,6 +15,7 @@ import { startUsageCounter } from './usage-counter.ts';
 import { DirectoryStorage } from '#libs/storage/directory.ts';
 import { startBatchProgress } from '#services/batches/progress.ts';
 import { failSpan, traceConsume } from '#libs/telemetry/tracing.ts';
+import { safeJson } from '#libs/contracts/safe-json.ts';
 
 export interface ResultsService {
   register(app: FastifyInstance): void;
@@ -76,12 +77,4 @@ export async function startResults(runtime: Runtime): Promise<ResultsService> {
       await Promise.all([consumer.stop(graceMs), webhooks.stop(graceMs), batches.stop(graceMs), usage.stop(graceMs)]);
     },
   };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

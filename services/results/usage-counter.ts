@@ -7,6 +7,7 @@ import type { Consumer } from '#libs/bus/bus.ts';
 import { usageEventSchema } from '#libs/contracts/usage.ts';
 import { chargedSubjects } from '#libs/governance/terms.ts';
 import type { Runtime } from '#libs/runtime/runtime.ts';
+import { safeJson } from '#libs/contracts/safe-json.ts';
 
 export async function startUsageCounter(runtime: Runtime): Promise<Consumer> {
   const log = runtime.logger.child({ service: 'usage' });
@@ -35,12 +36,4 @@ export async function startUsageCounter(runtime: Runtime): Promise<Consumer> {
       else log.debug({ requestId: event.id }, 'usage already counted');
     },
   });
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

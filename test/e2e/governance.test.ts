@@ -330,6 +330,31 @@ describe('governance across three ingest replicas (kafka)', () => {
     assert.ok(own.status >= 500, `its own (none) fallbacks: ${own.status}`);
   });
 
+  it('holds batches to the same terms: a line naming a model the key may not use fails the batch, and lines get the key\'s fallbacks', async () => {
+    const batchOf = async (key: string, models: string[]): Promise<OpenAI.Batches.Batch> => {
+      const client = new OpenAI({ baseURL: `${replicas[0].url}/v1`, apiKey: key, maxRetries: 0 });
+      const input = models.map((m, i) => JSON.stringify({ custom_id: `line-${i}`, method: 'POST', url: '/v1/chat/completions', body: chatBody(`line ${i}`, { model: m }) }));
+      const file = await client.files.create({ file: await OpenAI.toFile(Buffer.from(input.join('\n') + '\n'), 'input.jsonl'), purpose: 'batch' });
+      let batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      await eventually(async () => {
+        batch = await client.batches.retrieve(batch.id);
+        return ['completed', 'failed', 'expired', 'cancelled'].includes(batch.status);
+      }, 30_000, 'the batch ends');
+      return batch;
+    };
+    const limited = await newKey({ customer: 'acme', models: ['backup-*'] });
+    const refused = await batchOf(limited.key, ['backup-model', 'primary-model']);
+    assert.equal(refused.status, 'failed');
+    assert.equal(refused.errors?.data?.[0]?.line, 2);
+    assert.match(refused.errors?.data?.[0]?.message ?? '', /primary-model.*not allowed for this API key/);
+
+    // primary-model's provider never answers: each line is carried by the key's own fallback.
+    const withFallbacks = await newKey({ customer: 'acme', fallbacks: { 'primary-model': ['backup-model'] } });
+    const carried = await batchOf(withFallbacks.key, ['primary-model', 'primary-model']);
+    assert.equal(carried.status, 'completed');
+    assert.deepEqual(carried.request_counts, { total: 2, completed: 2, failed: 0 });
+  });
+
   it('a budget spent mid-batch fails the remaining lines with insufficient_quota, then refuses interactive requests', async () => {
     const key = await newKey({ customer: 'acme', budgets: [{ usd: 5, period: 'day' }] });
     const client = new OpenAI({ baseURL: `${replicas[2].url}/v1`, apiKey: key.key, maxRetries: 0 });

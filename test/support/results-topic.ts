@@ -1,9 +1,8 @@
 // Reads `<prefix>.results`, the durable record, from its beginning with a plain Kafka client, as a
 // Kafka-native consumer would, so fault tests can check every accepted request has its one answer.
-import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
-import { resultEnvelopeSchema, type ResultEnvelope } from '#libs/contracts/envelope.ts';
+import { readResult, type ResultEnvelope } from '#libs/contracts/envelope.ts';
 import { topicNames } from '#libs/bus/topics.ts';
+import { readTopic } from './topic-reader.ts';
 
 export interface ResultsTopic {
   /** Every result message read so far, by request id, in the order read. */
@@ -18,48 +17,19 @@ export interface ResultsTopic {
 }
 
 export async function readResultsTopic(brokers: string, prefix: string): Promise<ResultsTopic> {
-  const kafka = new Kafka({ clientId: 'results-reader', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
-  const consumer: Consumer = kafka.consumer({ groupId: `${prefix}.test-reader-${randomBytes(3).toString('hex')}`, maxWaitTimeInMs: 100 });
   const byId = new Map<string, ResultEnvelope[]>();
   const invalid: string[] = [];
-  const arrivals = new EventTarget();
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topicNames(prefix).results], fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const raw = message.value?.toString('utf8') ?? '';
-      let parsed: ReturnType<typeof resultEnvelopeSchema.safeParse>;
-      try {
-        parsed = resultEnvelopeSchema.safeParse(JSON.parse(raw));
-      } catch {
-        invalid.push(raw);
-        return;
-      }
-      if (!parsed.success) {
-        invalid.push(raw);
-        return;
-      }
-      const list = byId.get(parsed.data.id) ?? [];
-      list.push(parsed.data);
-      byId.set(parsed.data.id, list);
-      arrivals.dispatchEvent(new Event('result'));
-    },
+  const reader = await readTopic(brokers, topicNames(prefix).results, (raw) => {
+    const parsed = readResult(Buffer.from(raw));
+    if (!parsed) {
+      invalid.push(raw);
+      return;
+    }
+    const list = byId.get(parsed.id) ?? [];
+    list.push(parsed);
+    byId.set(parsed.id, list);
   });
-  const until = (check: () => boolean, timeoutMs: number, failure: () => string): Promise<void> =>
-    new Promise((resolve, reject) => {
-      if (check()) return resolve();
-      const onResult = (): void => {
-        if (!check()) return;
-        clearTimeout(timer);
-        arrivals.removeEventListener('result', onResult);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        arrivals.removeEventListener('result', onResult);
-        reject(new Error(failure()));
-      }, timeoutMs);
-      arrivals.addEventListener('result', onResult);
-    });
+  const until = (check: () => boolean, timeoutMs: number, failure: () => string): Promise<void> => reader.until(check, timeoutMs, failure);
   return {
     byId,
     invalid,
@@ -72,7 +42,7 @@ export async function readResultsTopic(brokers: string, prefix: string): Promise
         return `${gone.length} of ${wanted.length} request ids have no result in the results topic after ${timeoutMs} ms: ${gone.slice(0, 10).join(', ')}`;
       });
     },
-    close: () => consumer.disconnect(),
+    close: () => reader.close(),
   };
 }
 

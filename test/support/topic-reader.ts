@@ -11,7 +11,8 @@ export interface TopicReader {
   close(): Promise<void>;
 }
 
-export async function readTopic(brokers: string, topic: string): Promise<TopicReader> {
+/** `onValue` sees each value as it arrives, before any wait re-checks: a reader can index them. */
+export async function readTopic(brokers: string, topic: string, onValue?: (value: string) => void): Promise<TopicReader> {
   const kafka = new Kafka({ clientId: 'topic-reader', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `${topic}.test-reader-${randomBytes(3).toString('hex')}`, maxWaitTimeInMs: 100 });
   const values: string[] = [];
@@ -20,7 +21,9 @@ export async function readTopic(brokers: string, topic: string): Promise<TopicRe
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ message }) => {
-      values.push(message.value?.toString('utf8') ?? '');
+      const value = message.value?.toString('utf8') ?? '';
+      values.push(value);
+      onValue?.(value);
       arrivals.dispatchEvent(new Event('message'));
     },
   });
